@@ -1,0 +1,151 @@
+"""Command line: parse, call the library, print. Exit codes: 0 ok, 1 failed, 2 usage error.
+
+Nothing heavy is imported at module level so that ``--help`` answers at once and the
+commands that do not export work without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelexport import __version__
+from modelexport.errors import MissingExtraError, ModelExportError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelexport",
+        description="Export PyTorch / Hugging Face models to ONNX with every node tagged "
+        "with the nn.Module that produced it (HTP).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    export = commands.add_parser(
+        "export", help="export one model to ONNX + hierarchy sidecar",
+        description="Export a model to ONNX; writes OUTPUT and OUTPUT's .hierarchy.json.",
+    )
+    export.add_argument("model", nargs="?", help="hub id (org/name) or a save_pretrained dir")
+    export.add_argument("-o", "--output", required=True, type=Path, help="the .onnx to write")
+    source = export.add_argument_group("model source")
+    source.add_argument("--revision", help="hub revision to pin (commit sha recommended)")
+    source.add_argument("--model-type", help="build from a config of this type, random weights")
+    source.add_argument("--config", action="append", default=[], metavar="KEY=VALUE,...",
+                        help="config overrides for --model-type (repeatable)")
+    source.add_argument("--model-class", default="AutoModel",
+                        help="transformers Auto class to instantiate (default: AutoModel)")
+    source.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
+    source.add_argument("--trust-remote-code", action="store_true",
+                        help="allow the model's own Python code from the hub to run")
+    how = export.add_argument_group("export")
+    how.add_argument("--exporter", choices=["auto", "torchscript", "dynamo"], default="auto",
+                     help="auto: TorchScript, then dynamo if it fails (default)")
+    how.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    how.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
+                     help="explicit input, e.g. input_ids=1x32:int64:0..1000 (repeatable)")
+    how.add_argument("--use-cache", action="store_true",
+                     help="keep the model's KV cache outputs (off by default)")
+    how.add_argument("--clean", action="store_true",
+                     help="write no node metadata into the ONNX file (sidecar only)")
+    how.add_argument("--validate", action="store_true",
+                     help="run onnx.checker (full) and compare onnxruntime with PyTorch")
+    how.add_argument("--tolerance", type=float, default=1e-4,
+                     help="max abs difference allowed by --validate (default: 1e-4)")
+    export.set_defaults(func=_export)
+
+    validate = commands.add_parser(
+        "validate", help="check a sidecar against the schema and its ONNX file",
+        description="Validate FILE.hierarchy.json against the schema and check that the tags "
+        "in the ONNX file agree with it. FILE may be the .onnx or the .json.",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.set_defaults(func=_validate)
+    return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from modelexport import inputs, sources
+
+    source = sources.from_cli(
+        args.model, model_type=args.model_type, config=args.config, revision=args.revision,
+        seed=args.seed, model_class=args.model_class, trust_remote_code=args.trust_remote_code,
+    )
+    specs = tuple(inputs.parse_spec(text) for text in args.input)
+    try:
+        from modelexport.htp.export import ExportOptions, export
+    except ImportError as exc:
+        raise MissingExtraError(exc.name or "torch") from exc
+    options = ExportOptions(
+        exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
+        tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,
+    )
+    result = export(source, args.output, options)
+    stats = result.statistics
+    export_info = result.sidecar["export"]
+    share = 100 * stats["unattributed"] / max(stats["nodes"], 1)
+    print(
+        f"{result.onnx_path}: {stats['nodes']} nodes, {stats['exact']} exact, "
+        f"{stats['inferred']} inferred, {stats['unattributed']} unattributed ({share:.1f} %); "
+        f"{export_info['exporter']} opset {export_info['opset']}, "
+        f"{sum(result.sidecar['timings'].values()):.2f} s"
+    )
+    parity = result.sidecar["validation"]["parity"]
+    if parity is not None:
+        print(f"validated: onnx.checker ok, onnxruntime max abs diff {parity['max_abs_diff']:.2g}")
+    print(f"sidecar: {result.sidecar_path}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from modelexport import metadata
+
+    failed = 0
+    for path in args.files:
+        if not path.is_file():
+            print(f"modelexport: error: {path}: no such file", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            result = metadata.check(path)
+        except ModelExportError as exc:
+            if isinstance(exc, MissingExtraError):
+                raise
+            print(f"modelexport: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
+        print(f"{result.sidecar}: valid, {result.nodes} nodes{against}")
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="modelexport: %(levelname)s: %(message)s",
+                        level=logging.DEBUG if args.debug else logging.WARNING)
+    if not args.debug:
+        # Exporter chatter (TracerWarnings, deprecations, torchvision notes) is not ours.
+        warnings.filterwarnings("ignore")
+        libraries = ("torch", "torch.onnx", "transformers", "onnxscript", "onnx_ir")
+        for name in (*libraries, "huggingface_hub"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        return args.func(args)
+    except ModelExportError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"modelexport: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("modelexport: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

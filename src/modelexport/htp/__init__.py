@@ -1,0 +1,1 @@
+"""HTP: Hierarchical Trace-and-Project export."""

@@ -1,0 +1,106 @@
+"""The TorchScript exporter (``torch.onnx.export(dynamo=False)``) behind the common interface.
+
+Provenance: the scope path in each node name, resolved against the call tree.
+Writing: the exporter's bytes are kept; tags are spliced in (see ``wire``), so the weights
+are serialized exactly once, as in a bare export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from modelexport.htp import wire
+from modelexport.htp.project import GraphNode, torchscript_resolver
+from modelexport.htp.trace import CallTree
+
+
+@contextlib.contextmanager
+def keyword_forward(
+    model: torch.nn.Module, names: list[str], constants: dict[str, Any]
+) -> Iterator[None]:
+    """Make ``model(*args)`` call the original forward with ``names`` as keywords.
+
+    The TorchScript exporter fills every optional forward argument by position; transformers
+    5's forward wrappers pass ``use_cache`` again by keyword ("got multiple values"). An
+    instance-level ``forward`` taking ``*args`` stops the filling and, unlike a wrapper
+    module, keeps the module tree, scope names and parameter names unchanged.
+    """
+    original = model.forward
+
+    def forward(self: torch.nn.Module, *args: Any) -> Any:
+        return original(**dict(zip(names, args, strict=True)), **constants)
+
+    had_own = "forward" in vars(model)
+    model.forward = types.MethodType(forward, model)
+    try:
+        yield
+    finally:
+        if had_own:
+            model.forward = original
+        else:
+            del model.forward
+
+
+class TorchScriptGraph:
+    exporter = "torchscript"
+
+    def __init__(
+        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], tree: CallTree,
+        target: Path, data: bytes | None,
+    ) -> None:
+        self.opset = _opset(header)
+        self._protos = nodes
+        self._target = target
+        self._data = data  # None: the exporter already wrote target with external data
+        module_of = torchscript_resolver(tree)
+        self.nodes = [
+            GraphNode(n.name, n.op_type, tuple(n.input), tuple(n.output), module_of(n.name))
+            for n in nodes
+        ]
+
+    def write(self, node_props: list[dict[str, str]], model_props: dict[str, str]) -> None:
+        if self._data is not None:
+            with open(self._target, "wb") as fh:
+                for chunk in wire.add_metadata(self._data, node_props, model_props):
+                    fh.write(chunk)
+            return
+        # External data: only the graph is rewritten; the weight files stay as exported.
+        model = onnx.load(self._target, load_external_data=False)
+        for node, props in zip(model.graph.node, node_props, strict=True):
+            for key, value in props.items():
+                node.metadata_props.add(key=key, value=value)
+        for key, value in model_props.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, self._target)
+
+
+def export(
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
+    opset: int | None, tree: CallTree, target: Path, external_data: bool,
+) -> TorchScriptGraph:
+    names = list(inputs)
+    # Over 2 GB a proto cannot be held in one buffer: the exporter writes external data.
+    sink: io.BytesIO | Path = target if external_data else io.BytesIO()
+    with keyword_forward(model, names, constants):
+        torch.onnx.export(
+            model, tuple(inputs.values()), sink, dynamo=False, opset_version=opset,
+            input_names=names, do_constant_folding=True,
+        )
+    if isinstance(sink, io.BytesIO):
+        data = sink.getvalue()
+        header, nodes = wire.read(data)
+        return TorchScriptGraph(header, nodes, tree, target, data)
+    graph = onnx.load(target, load_external_data=False)
+    return TorchScriptGraph(graph, list(graph.graph.node), tree, target, None)
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))
