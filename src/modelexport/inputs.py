@@ -109,8 +109,9 @@ def default_specs(
     """
     given = {spec.name: spec for spec in overrides}
     params = inspect.signature(model.forward).parameters
+    # Strict even when forward takes **kwargs: there a stray name is silently ignored.
     unknown = sorted(set(given) - set(params))
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    if unknown:
         raise UsageError(f"--input {', '.join(unknown)}: not a parameter of forward()")
     tokens = given.get("input_ids")
     specs: list[InputSpec] = []

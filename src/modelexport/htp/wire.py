@@ -105,6 +105,8 @@ def add_metadata(
         graph_parts: list[bytes | memoryview] = []
         for field, fwire, gwhole, payload in _fields(graph):
             if field == _NODE and fwire == _LEN:
+                if node_index == len(node_props):
+                    raise ValueError(f"got tags for {len(node_props)} nodes, the graph has more")
                 extra = _entries(onnx.NodeProto(), node_props[node_index])
                 graph_parts.extend(_length_field(_NODE, [payload, extra]) if extra else [gwhole])
                 node_index += 1

@@ -1,0 +1,82 @@
+"""Pipeline behaviour: exporter fallback, opset rules, decoders, failures leave nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from modelexport.errors import ExportFailed
+from modelexport.htp.export import ExportOptions, export, export_module
+from modelexport.inputs import InputSpec
+from modelexport.sources import Source
+
+LLAMA = Source("config", model_type="llama", config={
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000})
+SWIN = Source("config", model_type="swin", config={
+    "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "image_size": 64,
+    "patch_size": 4, "window_size": 4})
+
+
+class Differences(torch.nn.Module):
+    """``torch.diff`` has no TorchScript ONNX symbolic (what breaks Llama masks there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.diff(self.proj(features), dim=-1)
+
+
+def test_auto_falls_back_to_dynamo_and_records_why(tmp_path: Path) -> None:
+    options = ExportOptions(inputs=(InputSpec("features", (2, 8)),), validate=True)
+    result = export_module(Differences().eval(), None, tmp_path / "diff.onnx", options,
+                           Source("config", model_type="differences"))
+    assert result.sidecar["export"]["exporter"] == "dynamo"
+    fallback = result.sidecar["export"]["fallback"]
+    assert fallback["from"] == "torchscript"
+    assert "diff" in fallback["error"]
+    assert result.sidecar["validation"]["parity"]["passed"]
+    tagged = {e["module"] for e in result.sidecar["nodes"] if e["op_type"] in {"MatMul", "Gemm"}}
+    assert tagged == {"proj"}
+
+
+@pytest.mark.parametrize("source", [LLAMA, SWIN], ids=["llama", "swin"])
+def test_decoders_and_swin_export_under_auto(tmp_path: Path, source: Source) -> None:
+    result = export(source, tmp_path / "m.onnx", ExportOptions(validate=True))
+    assert result.sidecar["validation"]["parity"]["passed"]
+    stats = result.statistics
+    assert stats["unattributed"] <= 0.02 * stats["nodes"]
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_decoder_outputs_carry_no_kv_cache(tmp_path: Path, exporter: str) -> None:
+    result = export(LLAMA, tmp_path / "m.onnx", ExportOptions(exporter=exporter))
+    outputs = onnx.load(result.onnx_path, load_external_data=False).graph.output
+    assert len(outputs) == 1  # last_hidden_state only: no past key/values
+
+
+def test_explicit_exporter_failure_names_model_and_cause_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ExportFailed) as caught:
+        export(SWIN, tmp_path / "swin.onnx", ExportOptions(exporter="dynamo"))
+    message = str(caught.value)
+    assert message.startswith("swin (config): dynamo export failed:")
+    assert "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_with_an_opset_below_18_uses_torchscript(tmp_path: Path) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU()).eval()
+    # Sequential.forward takes ``input``.
+    options = ExportOptions(opset=17, inputs=(InputSpec("input", (2, 8)),))
+    result = export_module(model, None, tmp_path / "seq.onnx", options,
+                           Source("config", model_type="sequential"))
+    assert (result.sidecar["export"]["exporter"], result.sidecar["export"]["opset"]) == \
+        ("torchscript", 17)
+    assert {e["module"] for e in result.sidecar["nodes"]} == {"0", "1"}
