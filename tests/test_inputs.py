@@ -65,7 +65,9 @@ def test_required_input_without_rule_names_itself() -> None:
     assert tensor.shape == (3, 4) and tensor.min() >= -2 and tensor.max() <= 2
 
 
-@pytest.mark.parametrize("text", ["input_ids", "input_ids=1xA", "x=2:complex64", "x=2:float32:3..1"])
+@pytest.mark.parametrize(
+    "text", ["input_ids", "input_ids=1xA", "x=2:complex64", "x=2:float32:3..1"]
+)
 def test_bad_specs_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
         inputs.parse_spec(text)

@@ -74,7 +74,7 @@ def test_check_reports_unreadable_and_orphan_files(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(MetadataInvalid, match="not readable JSON"):
         metadata.check(broken)
-    with pytest.raises(MetadataInvalid, match="no sidecar m2.hierarchy.json"):
+    with pytest.raises(MetadataInvalid, match=r"no sidecar m2\.hierarchy\.json"):
         metadata.check(tmp_path / "m2.onnx")
     sidecar = tmp_path / "ok.hierarchy.json"
     metadata.write_json(sidecar, minimal())

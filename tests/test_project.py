@@ -155,7 +155,8 @@ def test_statistics_count_every_node_once() -> None:
         node("L", (), ("l",), None, "Constant"),
     ]
     stats = statistics(nodes, project(nodes, tree, {}), tree)
-    assert (stats["nodes"], stats["exact"], stats["inferred"], stats["unattributed"]) == (4, 2, 1, 1)
+    counts = (stats["nodes"], stats["exact"], stats["inferred"], stats["unattributed"])
+    assert counts == (4, 2, 1, 1)
     assert stats["inferred_reasons"] == {"consumers": 1}
     assert stats["unattributed_reasons"] == {"no tagged neighbour": 1}
     assert stats["op_types"] == {"Constant": 2, "MatMul": 2}
