@@ -7,7 +7,7 @@ from modelexport.htp.project import (
     INFERRED,
     UNATTRIBUTED,
     GraphNode,
-    dynamo_module,
+    dynamo_resolver,
     project,
     statistics,
     torchscript_resolver,
@@ -64,12 +64,17 @@ def test_torchscript_second_call_suffix_resolves_to_the_called_module() -> None:
 
 def test_dynamo_name_scopes_give_the_owning_module() -> None:
     tree = tree_of("encoder", "encoder.layer.0", "encoder.layer.0.attention")
+    dynamo_module = dynamo_resolver(tree)
     scopes = "['', 'encoder', 'encoder.layer.0', 'encoder.layer.0.attention', 'linear_3']"
-    assert dynamo_module(scopes, tree) == "encoder.layer.0.attention"
-    assert dynamo_module("['', 'add']", tree) == ""
-    assert dynamo_module("['', 'encoder', 'encoder.layer.0@1', 'view']", tree) == "encoder.layer.0"
-    assert dynamo_module("['', 'nowhere', 'view']", tree) is None
-    assert dynamo_module(None, tree) is None
+    assert dynamo_module(scopes) == "encoder.layer.0.attention"
+    assert dynamo_module("['', 'add']") == ""
+    assert dynamo_module("['', 'encoder', 'encoder.layer.0@1', 'view']") == "encoder.layer.0"
+    assert dynamo_module("['', 'nowhere', 'view']") is None
+    assert dynamo_module(None) is None
+
+
+def resolve_as_is(module: str | None) -> str | None:
+    return module
 
 
 def node(name: str, inputs: tuple[str, ...], outputs: tuple[str, ...], module: str | None,
@@ -84,7 +89,7 @@ def test_chains_of_exporter_made_nodes_take_their_consumer() -> None:
         node("Identity_1", ("c",), ("i",), None, "Identity"),
         node("/a/q/MatMul", ("x", "i"), ("y",), "a.q", "MatMul"),
     ]
-    tags = project(nodes, tree, {})
+    tags = project(nodes, tree, resolve_as_is, {})
     assert [t.module for t in tags] == ["a.q", "a.q", "a.q"]
     assert [t.how for t in tags] == [INFERRED, INFERRED, EXACT]
     assert tags[0].reason == "consumers"
@@ -98,7 +103,8 @@ def test_shared_constant_goes_to_the_common_called_ancestor() -> None:
         node("a", ("c",), ("y0",), "encoder.layer.0"),
         node("b", ("c",), ("y1",), "encoder.layer.1"),
     ]
-    assert project(nodes, tree, {})[0] == ("encoder", INFERRED, "common ancestor of consumers")
+    tag = project(nodes, tree, resolve_as_is, {})[0]
+    assert tag == ("encoder", INFERRED, "common ancestor of consumers")
 
 
 def test_sharing_between_unrelated_top_level_modules_is_unattributed_not_root() -> None:
@@ -109,7 +115,7 @@ def test_sharing_between_unrelated_top_level_modules_is_unattributed_not_root() 
         node("b", ("c",), ("y1",), "pooler"),
         node("Lonely", (), ("z",), None),
     ]
-    tags = project(nodes, tree, {})
+    tags = project(nodes, tree, resolve_as_is, {})
     assert tags[0] == (None, UNATTRIBUTED, "shared by unrelated modules")
     assert tags[3] == (None, UNATTRIBUTED, "no tagged neighbour")
 
@@ -117,7 +123,7 @@ def test_sharing_between_unrelated_top_level_modules_is_unattributed_not_root() 
 def test_graph_outputs_without_consumers_take_their_producer() -> None:
     tree = tree_of("head")
     nodes = [node("/head/Gemm", ("x",), ("y",), "head"), node("Identity_9", ("y",), ("out",), None)]
-    assert project(nodes, tree, {})[1] == ("head", INFERRED, "producers")
+    assert project(nodes, tree, resolve_as_is, {})[1] == ("head", INFERRED, "producers")
 
 
 def test_fused_node_moves_to_the_sibling_leaf_whose_parameters_it_reads() -> None:
@@ -127,7 +133,7 @@ def test_fused_node_moves_to_the_sibling_leaf_whose_parameters_it_reads() -> Non
     owner = {"conv_layer.convolution.weight": "conv_layer.convolution"}
     nodes = [node("Conv", ("x", "conv_layer.convolution.weight"), ("y",),
                   "conv_layer.normalization", "Conv")]
-    assert project(nodes, tree, owner)[0] == ("conv_layer.convolution", EXACT, None)
+    assert project(nodes, tree, resolve_as_is, owner)[0] == ("conv_layer.convolution", EXACT, None)
 
 
 def test_foreign_parameters_keep_the_tag_when_not_a_fusion() -> None:
@@ -142,7 +148,7 @@ def test_foreign_parameters_keep_the_tag_when_not_a_fusion() -> None:
         node("Add", ("d", "block.norm.bias"), ("a",), "block.dense", "Add"),
         node("LayerNorm", ("a", "block.norm.bias"), ("n",), "block.norm", "LayerNormalization"),
     ]
-    tags = project(nodes, tree, owner)
+    tags = project(nodes, tree, resolve_as_is, owner)
     assert [t.module for t in tags] == ["lm_head", "wte", "block.dense", "block.norm"]
 
 
@@ -154,7 +160,7 @@ def test_statistics_count_every_node_once() -> None:
         node("/b/Y", ("x", "c"), ("y",), "b", "MatMul"),
         node("L", (), ("l",), None, "Constant"),
     ]
-    stats = statistics(nodes, project(nodes, tree, {}), tree)
+    stats = statistics(nodes, project(nodes, tree, resolve_as_is, {}), tree)
     counts = (stats["nodes"], stats["exact"], stats["inferred"], stats["unattributed"])
     assert counts == (4, 2, 1, 1)
     assert stats["inferred_reasons"] == {"consumers": 1}

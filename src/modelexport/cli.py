@@ -26,10 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    # Also accepted after the command; SUPPRESS keeps the subcommand from resetting it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and library logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     export = commands.add_parser(
-        "export", help="export one model to ONNX + hierarchy sidecar",
+        "export", parents=[common], help="export one model to ONNX + hierarchy sidecar",
         description="Export a model to ONNX; writes OUTPUT and OUTPUT's .hierarchy.json.",
     )
     export.add_argument("model", nargs="?", help="hub id (org/name) or a save_pretrained dir")
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_export)
 
     validate = commands.add_parser(
-        "validate", help="check a sidecar against the schema and its ONNX file",
+        "validate", parents=[common], help="check a sidecar against the schema and its ONNX file",
         description="Validate FILE.hierarchy.json against the schema and check that the tags "
         "in the ONNX file agree with it. FILE may be the .onnx or the .json.",
     )

@@ -12,8 +12,7 @@ from typing import Any
 import torch
 
 from modelexport.errors import UsageError
-from modelexport.htp.project import GraphNode, dynamo_module
-from modelexport.htp.trace import CallTree
+from modelexport.htp.project import GraphNode, dynamo_resolver
 
 # Below this the exporter runs the ONNX version converter, which drops every node's
 # metadata (FINDINGS: bert-base 0/493 nodes tagged at opset 17).
@@ -22,9 +21,9 @@ MIN_OPSET = 18
 
 class DynamoGraph:
     exporter = "dynamo"
+    resolver = staticmethod(dynamo_resolver)
 
-    def __init__(self, program: torch.onnx.ONNXProgram, tree: CallTree, target: Path,
-                 external_data: bool) -> None:
+    def __init__(self, program: torch.onnx.ONNXProgram, target: Path, external_data: bool) -> None:
         self._program = program
         self._target = target
         self._external_data = external_data
@@ -35,7 +34,7 @@ class DynamoGraph:
                 node.op_type,
                 tuple(value.name if value is not None else "" for value in node.inputs),
                 tuple(value.name for value in node.outputs),
-                dynamo_module(node.metadata_props.get("pkg.torch.onnx.name_scopes"), tree),
+                node.metadata_props.get("pkg.torch.onnx.name_scopes"),
             )
             for node in program.model.graph
         ]
@@ -49,7 +48,7 @@ class DynamoGraph:
 
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
-    opset: int | None, tree: CallTree, target: Path, external_data: bool,
+    opset: int | None, target: Path, external_data: bool,
 ) -> DynamoGraph:
     if opset is not None and opset < MIN_OPSET:
         raise UsageError(
@@ -61,4 +60,4 @@ def export(
         model, (), kwargs={**inputs, **constants}, dynamo=True, opset_version=opset, verbose=False,
         external_data=external_data,
     )
-    return DynamoGraph(program, tree, target, external_data)
+    return DynamoGraph(program, target, external_data)

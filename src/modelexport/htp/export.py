@@ -24,8 +24,8 @@ from modelexport import inputs as inputs_mod
 from modelexport import metadata
 from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError
 from modelexport.htp import dynamo, torchscript
-from modelexport.htp.project import GraphNode, Tag, project, statistics
-from modelexport.htp.trace import CallTree, trace
+from modelexport.htp.project import GraphNode, Resolver, Tag, project, statistics
+from modelexport.htp.trace import CallTree, Recorder, trace
 from modelexport.inputs import InputSpec
 from modelexport.sources import Source, load
 
@@ -45,6 +45,9 @@ class ExportedGraph(Protocol):
     exporter: str
     opset: int
     nodes: list[GraphNode]
+
+    @staticmethod
+    def resolver(tree: CallTree) -> Resolver: ...
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str]) -> None: ...
 
@@ -117,8 +120,6 @@ def export_module(
     with timer("inputs"):
         specs = inputs_mod.default_specs(model, config, list(options.inputs))
         tensors = inputs_mod.make(specs, options.seed)
-    with timer("trace"):
-        tree = trace(model, {**tensors, **constants})
 
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -126,14 +127,16 @@ def export_module(
     # Everything is written into a private folder beside the output, then moved into place.
     workdir = Path(tempfile.mkdtemp(prefix=".modelexport-", dir=output.parent))
     try:
-        with timer("export"):
+        with timer("export"), Recorder(model) as recorder:
             graph, fallback = _export_graph(
-                model, tensors, constants, tree, workdir / output.name, options, source,
-                external_data,
+                model, tensors, constants, workdir / output.name, options, source, external_data
             )
+        with timer("trace"):
+            # The hooks saw the exporter's forward pass; run one only if they saw none.
+            tree = recorder.tree() or trace(model, {**tensors, **constants})
         with timer("project"):
             param_owner = {name: name.rpartition(".")[0] for name, _ in model.named_parameters()}
-            tags = project(graph.nodes, tree, param_owner)
+            tags = project(graph.nodes, tree, graph.resolver(tree), param_owner)
             node_props = [{} if options.clean else _node_props(t, tree) for t in tags]
         with timer("write"):
             graph.write(node_props, {metadata.MODEL_VERSION_KEY: str(metadata.SCHEMA_VERSION)})
@@ -141,7 +144,9 @@ def export_module(
             source, options, graph, fallback, specs, tree, tags, external_data, output.name
         )
         with timer("validate"):
-            sidecar["validation"] = _validate(workdir / output.name, tensors, tree, options)
+            sidecar["validation"] = _validate(
+                workdir / output.name, model, tensors, constants, options
+            )
             sidecar["timings"] = timer.snapshot()  # final figures are written below
             problems = metadata.schema_errors(sidecar, "hierarchy.schema.json")
             if options.validate and not problems:
@@ -167,7 +172,7 @@ def export_module(
 
 def _export_graph(
     model: torch.nn.Module, tensors: dict[str, torch.Tensor], constants: dict[str, Any],
-    tree: CallTree, target: Path, options: ExportOptions, source: Source, external_data: bool,
+    target: Path, options: ExportOptions, source: Source, external_data: bool,
 ) -> tuple[ExportedGraph, dict[str, str] | None]:
     order = AUTO_ORDER if options.exporter == "auto" else (options.exporter,)
     if options.exporter == "auto" and options.opset is not None \
@@ -176,9 +181,7 @@ def _export_graph(
     first_error: tuple[str, str] | None = None
     for name in order:
         try:
-            graph = BACKENDS[name](
-                model, tensors, constants, options.opset, tree, target, external_data
-            )
+            graph = BACKENDS[name](model, tensors, constants, options.opset, target, external_data)
         except ModelExportError:
             raise
         except Exception as exc:  # exporters fail in many ways; each is one line for the user
@@ -253,7 +256,8 @@ def _sidecar(
 
 
 def _validate(
-    path: Path, tensors: dict[str, torch.Tensor], tree: CallTree, options: ExportOptions
+    path: Path, model: torch.nn.Module, tensors: dict[str, torch.Tensor],
+    constants: dict[str, Any], options: ExportOptions,
 ) -> dict[str, Any]:
     """onnx.checker (full) and onnxruntime-vs-PyTorch parity, when asked for."""
     if not options.validate:
@@ -268,7 +272,8 @@ def _validate(
         got = session.run(None, feed)
     except Exception as exc:  # checker and runtime raise their own types
         raise ExportFailed(f"{path.name}: invalid ONNX: {_first_line(exc)}") from exc
-    expected = [t.detach().numpy() for t in _flatten(tree.outputs)]
+    with torch.no_grad():
+        expected = [t.numpy() for t in _flatten(model(**tensors, **constants))]
     want_shapes, got_shapes = [w.shape for w in expected], [h.shape for h in got]
     if want_shapes != got_shapes:
         raise ExportFailed(

@@ -24,7 +24,9 @@ class GraphNode(NamedTuple):
     op_type: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    module: str | None  # the exporter's own provenance, resolved to a module path
+    provenance: str | None  # the exporter's own record: a scoped name, a name_scopes value
+
+Resolver = Callable[[str | None], str | None]  # provenance -> module path
 
 
 class Tag(NamedTuple):
@@ -33,7 +35,7 @@ class Tag(NamedTuple):
     reason: str | None = None
 
 
-def torchscript_resolver(tree: CallTree) -> Callable[[str], str | None]:
+def torchscript_resolver(tree: CallTree) -> Resolver:
     """Map a TorchScript node name to a module path.
 
     Names look like ``/encoder/layer.0/attention/self/query/MatMul``: one segment per scope,
@@ -66,8 +68,8 @@ def torchscript_resolver(tree: CallTree) -> Callable[[str], str | None]:
             chain.append(found)
         return chain[-1]
 
-    def module_of(node_name: str) -> str | None:
-        if not node_name.startswith("/"):
+    def module_of(node_name: str | None) -> str | None:
+        if not node_name or not node_name.startswith("/"):
             return None
         scope = node_name.rpartition("/")[0]
         if scope not in cache:
@@ -80,31 +82,38 @@ def torchscript_resolver(tree: CallTree) -> Callable[[str], str | None]:
 _CALL_INDEX = re.compile(r"@\d+$")
 
 
-def dynamo_module(name_scopes: str | None, tree: CallTree) -> str | None:
-    """Module path from a dynamo node's ``pkg.torch.onnx.name_scopes`` value.
+def dynamo_resolver(tree: CallTree) -> Resolver:
+    """Map a dynamo node's ``pkg.torch.onnx.name_scopes`` value to a module path.
 
     The value is a Python list repr; its last entry is the FX node's own name and the one
     before it the owning module ('' for the root).
     """
-    if not name_scopes:
-        return None
-    scopes = ast.literal_eval(name_scopes)
-    if len(scopes) < 2:
-        return None
-    module = _CALL_INDEX.sub("", scopes[-2])
-    return module if module in tree.classes else None
+
+    def module_of(name_scopes: str | None) -> str | None:
+        if not name_scopes:
+            return None
+        scopes = ast.literal_eval(name_scopes)
+        if len(scopes) < 2:
+            return None
+        module = _CALL_INDEX.sub("", scopes[-2])
+        return module if module in tree.classes else None
+
+    return module_of
 
 
-def project(nodes: list[GraphNode], tree: CallTree, param_owner: dict[str, str]) -> list[Tag]:
+def project(
+    nodes: list[GraphNode], tree: CallTree, resolve: Resolver, param_owner: dict[str, str]
+) -> list[Tag]:
     """One Tag per node: exact from provenance, else inferred by data flow, else unattributed.
 
     ``param_owner`` maps initializer names that are parameters to the owning module path.
     """
-    with_nodes = {node.module for node in nodes}
+    direct = [resolve(node.provenance) for node in nodes]
+    with_nodes = set(direct)
     tags: list[Tag | None] = [
-        Tag(_fused_owner(node, tree, param_owner, with_nodes), EXACT)
-        if node.module is not None else None
-        for node in nodes
+        Tag(_fused_owner(module, node, tree, param_owner, with_nodes), EXACT)
+        if module is not None else None
+        for module, node in zip(direct, nodes, strict=True)
     ]
     producer: dict[str, int] = {}
     consumers: dict[str, list[int]] = defaultdict(list)
@@ -131,7 +140,8 @@ def project(nodes: list[GraphNode], tree: CallTree, param_owner: dict[str, str])
 
 
 def _fused_owner(
-    node: GraphNode, tree: CallTree, param_owner: dict[str, str], with_nodes: set[str | None]
+    module: str, node: GraphNode, tree: CallTree, param_owner: dict[str, str],
+    with_nodes: set[str | None],
 ) -> str:
     """Correct a provenance that an optimizer fusion moved to a sibling leaf.
 
@@ -143,7 +153,6 @@ def _fused_owner(
     reading the embedding: not a sibling) and deduplicated equal initializers (the
     parameter's owner has its own nodes).
     """
-    module = str(node.module)
     owners = {param_owner[name] for name in node.inputs if name in param_owner}
     if len(owners) != 1 or module in owners or module not in tree.builtin:
         return module

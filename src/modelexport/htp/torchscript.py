@@ -19,7 +19,6 @@ import torch
 
 from modelexport.htp import wire
 from modelexport.htp.project import GraphNode, torchscript_resolver
-from modelexport.htp.trace import CallTree
 
 
 @contextlib.contextmanager
@@ -51,19 +50,17 @@ def keyword_forward(
 
 class TorchScriptGraph:
     exporter = "torchscript"
+    resolver = staticmethod(torchscript_resolver)
 
     def __init__(
-        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], tree: CallTree,
-        target: Path, data: bytes | None,
+        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], target: Path,
+        data: bytes | None,
     ) -> None:
         self.opset = _opset(header)
-        self._protos = nodes
         self._target = target
         self._data = data  # None: the exporter already wrote target with external data
-        module_of = torchscript_resolver(tree)
         self.nodes = [
-            GraphNode(n.name, n.op_type, tuple(n.input), tuple(n.output), module_of(n.name))
-            for n in nodes
+            GraphNode(n.name, n.op_type, tuple(n.input), tuple(n.output), n.name) for n in nodes
         ]
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str]) -> None:
@@ -84,7 +81,7 @@ class TorchScriptGraph:
 
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
-    opset: int | None, tree: CallTree, target: Path, external_data: bool,
+    opset: int | None, target: Path, external_data: bool,
 ) -> TorchScriptGraph:
     names = list(inputs)
     # Over 2 GB a proto cannot be held in one buffer: the exporter writes external data.
@@ -97,9 +94,9 @@ def export(
     if isinstance(sink, io.BytesIO):
         data = sink.getvalue()
         header, nodes = wire.read(data)
-        return TorchScriptGraph(header, nodes, tree, target, data)
+        return TorchScriptGraph(header, nodes, target, data)
     graph = onnx.load(target, load_external_data=False)
-    return TorchScriptGraph(graph, list(graph.graph.node), tree, target, None)
+    return TorchScriptGraph(graph, list(graph.graph.node), target, None)
 
 
 def _opset(model: onnx.ModelProto) -> int:

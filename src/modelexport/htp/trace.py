@@ -2,6 +2,10 @@
 
 The tree is what the model actually did, not what its attribute names suggest: a ModuleList
 that is only iterated never appears, a shared module called twice appears as two calls.
+
+The hooks ride along the exporter's own forward pass (both exporters run the model once,
+TorchScript on real tensors, dynamo on fake ones), so tracing costs no extra forward: on
+ResNet-50 a separate one took 0.5 s against 1.3 s for the whole export.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ class CallTree:
     calls: list[Call]
     classes: dict[str, str]  # every module path -> class name, called or not
     builtin: frozenset[str]  # paths of torch.nn building blocks (Linear, Conv2d, ...)
-    outputs: Any = None  # what the traced forward returned: the parity reference
     _chains: dict[str, str] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -58,45 +61,66 @@ class CallTree:
             self._chains[path] = chain
         return chain
 
-    def nearest_model_module(self, path: str) -> str:
-        """``path`` or its nearest ancestor that is not a torch.nn building block."""
-        while path in self.builtin and path:
-            path = path.rpartition(".")[0]
-        return path
+
+class Recorder:
+    """Forward hooks on every module of ``model`` while the ``with`` block runs."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self._model = model
+        self._names = {id(module): name for name, module in model.named_modules()}
+        self._calls: list[Call] = []
+        self._stack: list[int] = []
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> Recorder:
+        for module in self._model.modules():
+            self._handles.append(module.register_forward_pre_hook(self._enter))
+            self._handles.append(module.register_forward_hook(self._leave, always_call=True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _enter(self, module: torch.nn.Module, args: Any) -> None:
+        path = self._names.get(id(module))
+        if path is not None:
+            self._calls.append(Call(path, self._stack[-1] if self._stack else None))
+            self._stack.append(len(self._calls) - 1)
+
+    def _leave(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if id(module) in self._names and self._stack:
+            self._stack.pop()
+
+    def tree(self) -> CallTree | None:
+        """The call tree of the last forward pass seen, or None if there was none.
+
+        An exporter that failed and was followed by another, or one that retried, ran the
+        forward more than once: the last pass is the one behind the graph.
+        """
+        roots = [i for i, call in enumerate(self._calls) if call.path == "" and call.parent is None]
+        if not roots:
+            return None
+        first = roots[-1]
+        calls = [
+            Call(call.path, None if call.parent is None else call.parent - first)
+            for call in self._calls[first:]
+        ]
+        classes = {name: type(m).__name__ for name, m in self._model.named_modules()}
+        builtin = frozenset(
+            name for name, m in self._model.named_modules()
+            if name and type(m).__module__.startswith("torch.nn.")
+        )
+        return CallTree(calls, classes, builtin)
 
 
 def trace(model: torch.nn.Module, inputs: dict[str, Any]) -> CallTree:
-    """Run ``model(**inputs)`` once under no_grad with hooks on every module."""
+    """Run ``model(**inputs)`` once under no_grad, only to record its call tree."""
     import torch
 
-    names = {id(module): name for name, module in model.named_modules()}
-    calls: list[Call] = []
-    stack: list[int] = []
-
-    def enter(module: torch.nn.Module, args: Any) -> None:
-        path = names.get(id(module))
-        if path is not None:
-            calls.append(Call(path, stack[-1] if stack else None))
-            stack.append(len(calls) - 1)
-
-    def leave(module: torch.nn.Module, args: Any, output: Any) -> None:
-        if id(module) in names:
-            stack.pop()
-
-    handles = []
-    for module in model.modules():
-        handles.append(module.register_forward_pre_hook(enter))
-        handles.append(module.register_forward_hook(leave, always_call=True))
-    try:
-        with torch.no_grad():
-            outputs = model(**inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-    classes = {name: type(m).__name__ for name, m in model.named_modules()}
-    builtin = frozenset(
-        name for name, m in model.named_modules()
-        if name and type(m).__module__.startswith("torch.nn.")
-    )
-    return CallTree(calls, classes, builtin, outputs)
+    with Recorder(model) as recorder, torch.no_grad():
+        model(**inputs)
+    tree = recorder.tree()
+    assert tree is not None  # the root module's own hook always fires
+    return tree
