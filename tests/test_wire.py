@@ -55,7 +55,8 @@ def test_spliced_model_equals_the_model_edited_in_memory() -> None:
 def test_weights_pass_through_as_views_not_copies() -> None:
     data = small_model().SerializeToString()
     chunks = wire.add_metadata(data, [{"a": "b"}, {"c": "d"}], {})
-    assert any(isinstance(c, memoryview) and c.obj is data for c in chunks)
+    views = [c for c in chunks if isinstance(c, memoryview) and c.obj is data]
+    assert sum(len(v) for v in views) >= len(data) - 200  # all but the edited bytes
 
 
 def test_tag_count_must_match_node_count() -> None:

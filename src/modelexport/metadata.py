@@ -5,6 +5,7 @@ Importing this module needs only jsonschema; ``onnx`` is imported when an ONNX f
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -36,9 +37,14 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+@functools.cache
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
 def schema_errors(document: Any, schema_name: str) -> list[str]:
     """Every way ``document`` breaks the schema, as 'where: what' lines."""
-    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
+    validator = _validator(schema_name)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     return [f"{_where(e.absolute_path)}: {e.message}" for e in errors]
 
@@ -50,6 +56,7 @@ def _where(path: Any) -> str:
     return out or "(top level)"
 
 
+@functools.cache  # reading package metadata costs ~10 ms; versions do not change in a run
 def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in LIBRARIES:
@@ -66,7 +73,7 @@ def header() -> dict[str, Any]:
         "$schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "modelexport", "version": __version__},
-        "libraries": library_versions(),
+        "libraries": dict(library_versions()),
     }
 
 

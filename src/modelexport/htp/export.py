@@ -140,9 +140,9 @@ def export_module(
             node_props = [{} if options.clean else _node_props(t, tree) for t in tags]
         with timer("write"):
             graph.write(node_props, {metadata.MODEL_VERSION_KEY: str(metadata.SCHEMA_VERSION)})
-        sidecar = _sidecar(
-            source, options, graph, fallback, specs, tree, tags, external_data, output.name
-        )
+            sidecar = _sidecar(
+                source, options, graph, fallback, specs, tree, tags, external_data, output.name
+            )
         with timer("validate"):
             sidecar["validation"] = _validate(
                 workdir / output.name, model, tensors, constants, options

@@ -54,7 +54,7 @@ class TorchScriptGraph:
 
     def __init__(
         self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], target: Path,
-        data: bytes | None,
+        data: memoryview | None,
     ) -> None:
         self.opset = _opset(header)
         self._target = target
@@ -92,7 +92,7 @@ def export(
             input_names=names, do_constant_folding=True,
         )
     if isinstance(sink, io.BytesIO):
-        data = sink.getvalue()
+        data = sink.getbuffer()  # a view: getvalue() would copy every weight once more
         header, nodes = wire.read(data)
         return TorchScriptGraph(header, nodes, target, data)
     graph = onnx.load(target, load_external_data=False)

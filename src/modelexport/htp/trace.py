@@ -41,12 +41,17 @@ class CallTree:
             counts[call.path] = counts.get(call.path, 0) + 1
         return counts
 
-    def parent_of(self, path: str) -> str | None:
-        """The caller of the module's first call."""
+    @cached_property
+    def _first_callers(self) -> dict[str, str | None]:
+        callers: dict[str, str | None] = {}
         for call in self.calls:
-            if call.path == path:
-                return None if call.parent is None else self.calls[call.parent].path
-        return None
+            if call.path not in callers:
+                callers[call.path] = None if call.parent is None else self.calls[call.parent].path
+        return callers
+
+    def parent_of(self, path: str) -> str | None:
+        """The caller of the module's first call (None for the root or an uncalled module)."""
+        return self._first_callers.get(path)
 
     def class_chain(self, path: str) -> str:
         """Classes of the called modules from the root down to ``path``, joined by '/'."""

@@ -71,7 +71,7 @@ def _length_field(number: int, parts: list[bytes | memoryview]) -> list[bytes | 
     return [_encode_varint(number << 3 | _LEN), _encode_varint(size), *parts]
 
 
-def read(model_bytes: bytes) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
+def read(model_bytes: bytes | memoryview) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
     """The model without its graph (opsets, versions) and the top-level graph's nodes.
 
     Neither touches the initializers.
@@ -89,7 +89,7 @@ def read(model_bytes: bytes) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
 
 
 def add_metadata(
-    model_bytes: bytes, node_props: list[dict[str, str]], model_props: dict[str, str]
+    model_bytes: bytes | memoryview, node_props: list[dict[str, str]], model_props: dict[str, str]
 ) -> list[bytes | memoryview]:
     """The model with ``node_props[i]`` added to node i and ``model_props`` to the model.
 
