@@ -2,8 +2,9 @@
 
 For each model and exporter, in one process: load the model once, build the inputs once,
 then alternate bare export / modelexport export (A B B A ...) after one warm-up of each, and
-report min / median / max wall seconds and the ratio of medians (wall and CPU seconds). Peak RSS is a high-water
-mark, so it is measured in fresh child processes (one per run, alternating) instead.
+report min / median / max wall seconds and the ratio of medians (wall and CPU seconds).
+Peak RSS is a high-water mark, so it is measured in fresh child processes (one per run,
+alternating) instead.
 
     python bench/overhead.py                          # all models, both exporters
     python bench/overhead.py --models bert-base,resnet-50 --runs 7 --rss 3
