@@ -80,3 +80,18 @@ def test_auto_with_an_opset_below_18_uses_torchscript(tmp_path: Path) -> None:
     assert (result.sidecar["export"]["exporter"], result.sidecar["export"]["opset"]) == \
         ("torchscript", 17)
     assert {e["module"] for e in result.sidecar["nodes"]} == {"0", "1"}
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_external_data_keeps_weights_beside_the_graph(tmp_path: Path, exporter: str) -> None:
+    # The same route a model over 2 GB takes, on a small one.
+    source = Source("config", model_type="bert", config={
+        "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 128})
+    options = ExportOptions(exporter=exporter, external_data=True, validate=True)
+    result = export(source, tmp_path / "m.onnx", options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "m.hierarchy.json", "m.onnx", "m.onnx.data"]
+    assert (tmp_path / "m.onnx").stat().st_size < (tmp_path / "m.onnx.data").stat().st_size
+    assert result.sidecar["export"]["external_data"] is True
+    assert result.sidecar["validation"]["parity"]["passed"]

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="explicit input, e.g. input_ids=1x32:int64:0..1000 (repeatable)")
     how.add_argument("--use-cache", action="store_true",
                      help="keep the model's KV cache outputs (off by default)")
+    how.add_argument("--external-data", action="store_true",
+                     help="write the weights to OUTPUT.data (automatic above ~1.8 GB)")
     how.add_argument("--clean", action="store_true",
                      help="write no node metadata into the ONNX file (sidecar only)")
     how.add_argument("--validate", action="store_true",
@@ -89,6 +91,7 @@ def _export(args: argparse.Namespace) -> int:
     options = ExportOptions(
         exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
         tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,
+        external_data=args.external_data,
     )
     result = export(source, args.output, options)
     stats = result.statistics

@@ -37,6 +37,7 @@ Exporter = Literal["auto", "torchscript", "dynamo"]
 # complete (README, "Choosing the exporter"). dynamo covers what TorchScript cannot trace.
 AUTO_ORDER = ("torchscript", "dynamo")
 BACKENDS = {"torchscript": torchscript.export, "dynamo": dynamo.export}
+UNATTRIBUTED_WARNING = 0.02  # share of nodes above which an export warns
 # One protobuf message cannot exceed 2 GiB; leave room for the graph itself.
 EXTERNAL_DATA_BYTES = int(1.8 * 2**30)
 
@@ -62,6 +63,7 @@ class ExportOptions:
     inputs: tuple[InputSpec, ...] = ()
     use_cache: bool = False
     seed: int = 0
+    external_data: bool = False  # weights in "<name>.onnx.data" (always, above ~1.8 GB)
 
 
 @dataclass
@@ -123,7 +125,7 @@ def export_module(
 
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
-    external_data = _parameter_bytes(model) > EXTERNAL_DATA_BYTES
+    external_data = options.external_data or _parameter_bytes(model) > EXTERNAL_DATA_BYTES
     # Everything is written into a private folder beside the output, then moved into place.
     workdir = Path(tempfile.mkdtemp(prefix=".modelexport-", dir=output.parent))
     try:
@@ -137,11 +139,14 @@ def export_module(
         with timer("project"):
             param_owner = {name: name.rpartition(".")[0] for name, _ in model.named_parameters()}
             tags = project(graph.nodes, tree, graph.resolver(tree), param_owner)
+            stats = statistics(graph.nodes, tags, tree)
+            _check_provenance(stats, source, graph.exporter)
             node_props = [{} if options.clean else _node_props(t, tree) for t in tags]
         with timer("write"):
             graph.write(node_props, {metadata.MODEL_VERSION_KEY: str(metadata.SCHEMA_VERSION)})
             sidecar = _sidecar(
-                source, options, graph, fallback, specs, tree, tags, external_data, output.name
+                source, options, graph, fallback, specs, tree, tags, stats, external_data,
+                output.name,
             )
         with timer("validate"):
             sidecar["validation"] = _validate(
@@ -202,6 +207,24 @@ def _export_graph(
     raise ExportFailed(f"{source.label}: {tried} export failed: {first_error[1]}")
 
 
+def _check_provenance(stats: dict[str, Any], source: Source, exporter: str) -> None:
+    """Refuse a graph whose provenance is gone; warn when much of it is missing.
+
+    An exporter that stops recording provenance (a changed metadata format, a pass that
+    drops it) must not turn into a file that merely looks tagged.
+    """
+    if stats["nodes"] and not stats["exact"]:
+        raise ExportFailed(
+            f"{source.label}: the {exporter} exporter recorded no provenance on any of "
+            f"{stats['nodes']} nodes; no tags could be trusted, nothing was written"
+        )
+    share = stats["unattributed"] / max(stats["nodes"], 1)
+    if share > UNATTRIBUTED_WARNING:
+        log.warning("%s: %d of %d nodes (%.1f %%) are unattributed: %s", source.label,
+                    stats["unattributed"], stats["nodes"], 100 * share,
+                    stats["unattributed_reasons"])
+
+
 def _node_props(tag: Tag, tree: CallTree) -> dict[str, str]:
     if tag.module is None:
         return {}
@@ -215,7 +238,7 @@ def _node_props(tag: Tag, tree: CallTree) -> dict[str, str]:
 def _sidecar(
     source: Source, options: ExportOptions, graph: ExportedGraph,
     fallback: dict[str, str] | None, specs: list[InputSpec], tree: CallTree, tags: list[Tag],
-    external_data: bool, onnx_file: str,
+    stats: dict[str, Any], external_data: bool, onnx_file: str,
 ) -> dict[str, Any]:
     per_module = Counter(t.module for t in tags if t.module is not None)
     counts = tree.call_counts()
@@ -251,7 +274,7 @@ def _sidecar(
             for path, cls in tree.classes.items()
         ],
         "nodes": nodes,
-        "statistics": statistics(graph.nodes, tags, tree),
+        "statistics": stats,
     }
 
 

@@ -58,7 +58,10 @@ class TorchScriptGraph:
     ) -> None:
         self.opset = _opset(header)
         self._target = target
-        self._data = data  # None: the exporter already wrote target with external data
+        # The exporter's bytes to splice into, or None: ``header`` is the whole model, read
+        # from ``target`` with its weights left where the exporter put them.
+        self._data = data
+        self._model = header
         self.nodes = [
             GraphNode(n.name, n.op_type, tuple(n.input), tuple(n.output), n.name) for n in nodes
         ]
@@ -69,14 +72,16 @@ class TorchScriptGraph:
                 for chunk in wire.add_metadata(self._data, node_props, model_props):
                     fh.write(chunk)
             return
-        # External data: only the graph is rewritten; the weight files stay as exported.
-        model = onnx.load(self._target, load_external_data=False)
+        model = self._model
         for node, props in zip(model.graph.node, node_props, strict=True):
             for key, value in props.items():
                 node.metadata_props.add(key=key, value=value)
         for key, value in model_props.items():
             model.metadata_props.add(key=key, value=value)
-        onnx.save(model, self._target)
+        # Weights the exporter wrote as external files stay there; weights it left inline
+        # (under 2 GB it ignores the request) go to one "<name>.data" file, as dynamo's do.
+        onnx.save(model, self._target, save_as_external_data=True,
+                  all_tensors_to_one_file=True, location=f"{self._target.name}.data")
 
 
 def export(
@@ -95,8 +100,8 @@ def export(
         data = sink.getbuffer()  # a view: getvalue() would copy every weight once more
         header, nodes = wire.read(data)
         return TorchScriptGraph(header, nodes, target, data)
-    graph = onnx.load(target, load_external_data=False)
-    return TorchScriptGraph(graph, list(graph.graph.node), target, None)
+    loaded = onnx.load(target, load_external_data=False)
+    return TorchScriptGraph(loaded, list(loaded.graph.node), target, None)
 
 
 def _opset(model: onnx.ModelProto) -> int:
