@@ -45,8 +45,20 @@ def test_auto_falls_back_to_dynamo_and_records_why(tmp_path: Path) -> None:
     assert tagged == {"proj"}
 
 
-@pytest.mark.parametrize("source", [LLAMA, SWIN], ids=["llama", "swin"])
-def test_decoders_and_swin_export_under_auto(tmp_path: Path, source: Source) -> None:
+WAV2VEC2 = Source("config", model_type="wav2vec2", config={
+    "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "intermediate_size": 64, "conv_dim": [16, 16], "conv_stride": [5, 2],
+    "conv_kernel": [10, 3], "num_feat_extract_layers": 2})
+WHISPER = Source("config", model_type="whisper", config={
+    "d_model": 32, "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64,
+    "max_source_positions": 50, "num_mel_bins": 16})
+
+
+@pytest.mark.parametrize(
+    "source", [LLAMA, SWIN, WAV2VEC2, WHISPER], ids=["llama", "swin", "wav2vec2", "whisper"]
+)
+def test_decoders_swin_and_audio_export_under_auto(tmp_path: Path, source: Source) -> None:
     result = export(source, tmp_path / "m.onnx", ExportOptions(validate=True))
     assert result.sidecar["validation"]["parity"]["passed"]
     stats = result.statistics
