@@ -150,3 +150,22 @@ def test_validate_catches_a_tampered_tag_and_a_broken_sidecar(tmp_path: Path) ->
     assert proc.returncode == 1
     assert "nodes[0]: 'how' is a required property" in proc.stderr
     assert "statistics: Additional properties are not allowed ('surprise'" in proc.stderr
+
+
+def test_validate_manifests_without_the_export_stack(tmp_path: Path) -> None:
+    good = tmp_path / "models.yaml"
+    good.write_text("models:\n  - name: a\n    source: {id: org/a}\n")
+    bad = tmp_path / "broken.yml"
+    bad.write_text("models:\n  - name: a\n    source: {path: x}\n    repeets: 3\n")
+    code = (
+        "import sys\nfrom modelexport import cli\nrc = cli.main(sys.argv[1:])\n"
+        "print('heavy:', [m for m in ('torch', 'onnx', 'transformers') if m in sys.modules])\n"
+        "sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, "validate", str(good), str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{good}: valid manifest, 1 models" in proc.stdout
+    assert f"{good}:3: models[0].source: no revision" in proc.stderr
+    assert f"{bad}:4: models[0].repeets: unknown key (did you mean 'repeats'?)" in proc.stderr
+    assert "heavy: []" in proc.stdout

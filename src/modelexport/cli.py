@@ -67,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_export)
 
     validate = commands.add_parser(
-        "validate", parents=[common], help="check a sidecar against the schema and its ONNX file",
-        description="Validate FILE.hierarchy.json against the schema and check that the tags "
-        "in the ONNX file agree with it. FILE may be the .onnx or the .json.",
+        "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
+        description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "
+        "hierarchy sidecar (.json), or an ONNX file (.onnx: its sidecar, and that the tags in "
+        "the file agree with it). Needs no torch except to read ONNX files.",
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.set_defaults(func=_validate)
@@ -111,8 +112,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from modelexport import metadata
-
     failed = 0
     for path in args.files:
         if not path.is_file():
@@ -120,16 +119,26 @@ def _validate(args: argparse.Namespace) -> int:
             failed += 1
             continue
         try:
-            result = metadata.check(path)
+            print(_validate_one(path))
+        except MissingExtraError:
+            raise
         except ModelExportError as exc:
-            if isinstance(exc, MissingExtraError):
-                raise
             print(f"modelexport: error: {exc}", file=sys.stderr)
             failed += 1
-            continue
-        against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
-        print(f"{result.sidecar}: valid, {result.nodes} nodes{against}")
     return 1 if failed else 0
+
+
+def _validate_one(path: Path) -> str:
+    from modelexport import manifest, metadata
+
+    if path.suffix in (".yaml", ".yml"):
+        loaded = manifest.load(path)
+        for warning in loaded.warnings:
+            print(f"modelexport: warning: {warning}", file=sys.stderr)
+        return f"{path}: valid manifest, {len(loaded.models)} models"
+    result = metadata.check(path)
+    against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
+    return f"{result.sidecar}: valid, {result.nodes} nodes{against}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,18 +38,19 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+def validator_for(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(schema_name))
 
 
 def schema_errors(document: Any, schema_name: str) -> list[str]:
     """Every way ``document`` breaks the schema, as 'where: what' lines."""
-    validator = _validator(schema_name)
+    validator = validator_for(schema_name)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [f"{_where(e.absolute_path)}: {e.message}" for e in errors]
+    return [f"{json_path(e.absolute_path)}: {e.message}" for e in errors]
 
 
-def _where(path: Any) -> str:
+def json_path(path: Any) -> str:
+    """``("models", 2, "source")`` -> ``models[2].source``."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -98,26 +99,26 @@ def check(path: Path) -> CheckResult:
     """
     if path.suffix == ".onnx":
         onnx_path: Path | None = path
-        json_path = sidecar_path(path)
-        if not json_path.is_file():
-            raise MetadataInvalid(f"{path}: no sidecar {json_path.name} beside it")
+        sidecar_file = sidecar_path(path)
+        if not sidecar_file.is_file():
+            raise MetadataInvalid(f"{path}: no sidecar {sidecar_file.name} beside it")
     else:
-        json_path, onnx_path = path, None
+        sidecar_file, onnx_path = path, None
     try:
-        document = json.loads(json_path.read_text("utf-8"))
+        document = json.loads(sidecar_file.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise MetadataInvalid(f"{json_path}: not readable JSON: {exc}") from exc
+        raise MetadataInvalid(f"{sidecar_file}: not readable JSON: {exc}") from exc
     problems = schema_errors(document, "hierarchy.schema.json")
     if problems:
-        raise MetadataInvalid(_listing(json_path, problems))
+        raise MetadataInvalid(_listing(sidecar_file, problems))
     if onnx_path is None:
-        beside = json_path.parent / document["export"]["onnx_file"]
+        beside = sidecar_file.parent / document["export"]["onnx_file"]
         onnx_path = beside if beside.is_file() else None
     if onnx_path is not None:
         problems = agreement_problems(onnx_path, document)
         if problems:
             raise MetadataInvalid(_listing(onnx_path, problems))
-    return CheckResult(json_path, onnx_path, len(document["nodes"]))
+    return CheckResult(sidecar_file, onnx_path, len(document["nodes"]))
 
 
 def _listing(path: Path, problems: list[str], limit: int = 20) -> str:
