@@ -1,0 +1,95 @@
+"""Statistics for the regression gate: pure functions on lists of seconds. No numpy, no scipy.
+
+The gate asks one question per metric: are the current samples slower than the baseline's,
+beyond noise? A one-sided Mann-Whitney U test answers it without assuming normal timings;
+exact for the small sample counts a gate uses, normal-approximated (with tie correction)
+above them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import cache
+from statistics import median
+from typing import NamedTuple
+
+EXACT_LIMIT = 400  # m * n above which the normal approximation is used
+
+
+class TimeComparison(NamedTuple):
+    ratio: float  # median(current) / median(baseline)
+    delta: float  # median(current) - median(baseline), seconds
+    p_value: float | None  # None: too few samples for the test to reach alpha
+    significant: bool  # slower beyond noise, by the test or (too few samples) by range
+
+
+def u_statistic(current: Sequence[float], baseline: Sequence[float]) -> float:
+    """Pairs where current is slower (ties count one half)."""
+    return sum(1.0 if c > b else 0.5 if c == b else 0.0 for c in current for b in baseline)
+
+
+@cache
+def _counts(m: int, n: int) -> tuple[int, ...]:
+    """Number of rank arrangements giving U = 0..m*n, for samples of size m and n."""
+    if m == 0 or n == 0:
+        return (1,)
+    with_top_in_first = _counts(m - 1, n)  # the largest value is from the first sample: U += n
+    with_top_in_second = _counts(m, n - 1)
+    out = [0] * (m * n + 1)
+    for u, ways in enumerate(with_top_in_second):
+        out[u] += ways
+    for u, ways in enumerate(with_top_in_first):
+        out[u + n] += ways
+    return tuple(out)
+
+
+def p_greater(current: Sequence[float], baseline: Sequence[float]) -> float:
+    """One-sided p-value of "current tends to be larger than baseline"."""
+    m, n = len(current), len(baseline)
+    if not m or not n:
+        raise ValueError("both samples need at least one value")
+    u = u_statistic(current, baseline)
+    values = [*current, *baseline]
+    tied = len(set(values)) != len(values)
+    if m * n <= EXACT_LIMIT and not tied:
+        counts = _counts(m, n)
+        return sum(counts[math.ceil(u):]) / math.comb(m + n, m)
+    return _normal_p(u, m, n, values)
+
+
+def _normal_p(u: float, m: int, n: int, values: list[float]) -> float:
+    total = m + n
+    tie_term = sum(t**3 - t for t in _tie_sizes(values)) / (total * (total - 1))
+    variance = m * n / 12 * ((total + 1) - tie_term)
+    if variance == 0:
+        return 1.0
+    z = (u - m * n / 2 - 0.5) / math.sqrt(variance)  # continuity correction
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _tie_sizes(values: list[float]) -> list[int]:
+    sizes: dict[float, int] = {}
+    for v in values:
+        sizes[v] = sizes.get(v, 0) + 1
+    return [s for s in sizes.values() if s > 1]
+
+
+def smallest_p(m: int, n: int) -> float:
+    """The smallest one-sided p-value samples of these sizes can give."""
+    return 1 / math.comb(m + n, m)
+
+
+def compare_times(current: Sequence[float], baseline: Sequence[float], alpha: float
+                  ) -> TimeComparison:
+    """Ratio and significance of a slowdown of ``current`` against ``baseline``.
+
+    With too few samples for the test to reach ``alpha`` (e.g. 3 against 3: p >= 0.05),
+    a slowdown counts as significant only when the ranges do not overlap at all.
+    """
+    now, before = median(current), median(baseline)
+    ratio = now / before if before > 0 else math.inf
+    if smallest_p(len(current), len(baseline)) > alpha:
+        return TimeComparison(ratio, now - before, None, min(current) > max(baseline))
+    p = p_greater(current, baseline)
+    return TimeComparison(ratio, now - before, p, p < alpha)
