@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import traceback
 import warnings
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelexport import __version__
-from modelexport.errors import MissingExtraError, ModelExportError
+from modelexport.errors import MissingExtraError, ModelExportError, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +67,45 @@ def build_parser() -> argparse.ArgumentParser:
                      help="max abs difference allowed by --validate (default: 1e-4)")
     export.set_defaults(func=_export)
 
+    check = commands.add_parser(
+        "check", parents=[common], help="the gate: export a manifest's models, compare, verdict",
+        description="Export every model of MANIFEST (each in its own process), measure, "
+        "compare with the baseline and fail on a regression. Exit 0 pass, 1 regression or "
+        "failure, 2 usage or manifest error.",
+    )
+    check.add_argument("manifest", type=Path)
+    check.add_argument("--baseline", type=Path, help="baseline JSON to compare with")
+    check.add_argument("--results", type=Path, default=Path("modelexport-results.json"),
+                       help="where to write this run's results (default: %(default)s)")
+    check.add_argument("--select", action="append", default=[], metavar="TAG",
+                       help="only models with this tag (repeatable)")
+    check.add_argument("--update-baseline", action="store_true",
+                       help="write this run's results into --baseline afterwards")
+    _report_options(check)
+    check.set_defaults(func=_check)
+
+    compare = commands.add_parser(
+        "compare", parents=[common], help="verdict from stored results and baseline",
+        description="Compare stored RESULTS with BASELINE without exporting anything.",
+    )
+    compare.add_argument("results", type=Path)
+    compare.add_argument("baseline", type=Path)
+    compare.add_argument("--manifest", type=Path,
+                         help="take thresholds and accepted regressions from this manifest")
+    _report_options(compare)
+    compare.set_defaults(func=_compare)
+
+    baseline = commands.add_parser("baseline", parents=[common], help="manage the baseline")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
+    update = baseline_commands.add_parser(
+        "update", parents=[common], help="make results the new baseline",
+        description="Write RESULTS into BASELINE (atomically). Models that failed in RESULTS "
+        "keep their previous baseline entry.",
+    )
+    update.add_argument("--results", type=Path, required=True)
+    update.add_argument("--baseline", type=Path, required=True)
+    update.set_defaults(func=_baseline_update)
+
     validate = commands.add_parser(
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
         description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "
@@ -109,6 +149,89 @@ def _export(args: argparse.Namespace) -> int:
         print(f"validated: onnx.checker ok, onnxruntime max abs diff {parity['max_abs_diff']:.2g}")
     print(f"sidecar: {result.sidecar_path}")
     return 0
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-md", type=Path, metavar="FILE",
+                        help="write the markdown report (PR comment body) here")
+    parser.add_argument("--report-json", type=Path, metavar="FILE",
+                        help="write the verdicts as JSON here")
+    parser.add_argument("--allow-env-drift", action="store_true",
+                        help="gate timings even if the baseline was measured elsewhere")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from modelexport import gate, manifest
+
+    loaded = manifest.load(args.manifest)
+    for warning in loaded.warnings:
+        print(f"modelexport: warning: {warning}", file=sys.stderr)
+    specs = loaded.select(args.select)
+    if not specs:
+        raise UsageError(f"{args.manifest}: no model has tag(s) {', '.join(args.select)}")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        current = gate.measure(loaded, specs, args.results, lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print(f"modelexport: interrupted; finished models are in {args.results}",
+              file=sys.stderr)
+        return 130
+    judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift)
+    _print_reports(judgement, args, args.results)
+    if args.update_baseline:
+        _write_baseline(current, args.baseline)
+    return 1 if judgement.failed else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from modelexport import gate, manifest, results
+
+    current = results.load(args.results, kind="results")
+    if not args.baseline.is_file():
+        raise UsageError(f"{args.baseline}: no such baseline")
+    loaded = manifest.load(args.manifest) if args.manifest else None
+    judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift)
+    _print_reports(judgement, args, args.results)
+    return 1 if judgement.failed else 0
+
+
+def _print_reports(judgement: object, args: argparse.Namespace, results_path: Path) -> None:
+    from modelexport import report
+
+    baseline_arg = getattr(args, "baseline", None) or Path("baseline.json")
+    hint = (
+        "Make this run the baseline (on the default branch):\n\n"
+        f"```\nmodelexport baseline update --results {results_path} --baseline {baseline_arg}\n"
+        "```\n\nAccept an intended slowdown in the manifest instead:\n\n```yaml\n"
+        "allow_regression: {reason: \"why it is slower\", until: 2030-01-31}\n```"
+    )
+    print(report.terminal(judgement.verdicts, judgement.notes), end="")
+    if args.report_md:
+        args.report_md.write_text(report.markdown(
+            judgement.verdicts, judgement.results, judgement.baseline, judgement.notes, hint))
+    if args.report_json:
+        args.report_json.write_text(report.as_json(judgement.verdicts, judgement.notes))
+
+
+def _baseline_update(args: argparse.Namespace) -> int:
+    from modelexport import results
+
+    _write_baseline(results.load(args.results, kind="results"), args.baseline)
+    return 0
+
+
+def _write_baseline(current: dict, path: Path | None) -> None:
+    from modelexport import results
+
+    if path is None:
+        raise UsageError("--update-baseline needs --baseline FILE")
+    previous = results.load(path, kind="baseline") if path.is_file() else None
+    results.write(path, results.updated_baseline(current, previous))
+    print(f"baseline written: {path}")
 
 
 def _validate(args: argparse.Namespace) -> int:

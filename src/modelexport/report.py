@@ -1,0 +1,136 @@
+"""Render verdicts: terminal table, markdown (PR comment / step summary), JSON. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from statistics import median
+from typing import Any
+
+from modelexport.compare import Verdict
+
+EMOJI = {"regressed": "🔴", "failed": "❌", "improved": "🟢", "unchanged": "⚪", "new": "🆕",
+         "missing": "❔", "not-comparable": "⚠️", "accepted": "🟡"}
+LIMIT = 60_000  # bytes; a PR comment holds 65,536 characters
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def _delta(verdict: Verdict) -> str:
+    return "-" if verdict.time is None else f"{100 * (verdict.time.ratio - 1):+.1f} %"
+
+
+def _p(verdict: Verdict) -> str:
+    if verdict.time is None:
+        return "-"
+    return "n/a" if verdict.time.p_value is None else f"{verdict.time.p_value:.3g}"
+
+
+def _why(verdict: Verdict) -> str:
+    text = "; ".join(verdict.reasons)
+    return f"{text} (accepted: {verdict.accepted})" if verdict.accepted else text
+
+
+def summary(verdicts: list[Verdict]) -> str:
+    counts = Counter(v.verdict for v in verdicts)
+    return ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "no models"
+
+
+def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
+    rows = [("model", "verdict", "baseline", "current", "delta", "p", "why")]
+    rows += [(v.name, v.verdict, _seconds(v.baseline_s), _seconds(v.current_s), _delta(v),
+              _p(v), _why(v)) for v in verdicts]
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
+             for row in rows]
+    return "\n".join([*lines, "", *notes, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
+
+
+def markdown(verdicts: list[Verdict], results: dict[str, Any], baseline: dict[str, Any] | None,
+             notes: list[str], update_hint: str) -> str:
+    head = [f"### modelexport: {summary(verdicts)}", "", *[f"> {n}" for n in notes],
+            "" if notes else None,
+            "| | model | baseline | current | Δ median | p | why |",
+            "|---|---|---|---|---|---|---|"]
+    rows = [f"| {EMOJI[v.verdict]} | `{v.name}` | {_seconds(v.baseline_s)} | "
+            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {_escape(_why(v))} |"
+            for v in verdicts]
+    tail = [
+        "", _details("Per-phase medians (seconds)", _phases(results)),
+        _details("Tag statistics", _tags(results)),
+        _details("Environment", _environment(results, baseline)),
+        _details("Updating the baseline", update_hint),
+    ]
+    text = "\n".join(line for line in [*head, *rows, *tail] if line is not None) + "\n"
+    if len(text.encode()) <= LIMIT:
+        return text
+    # Keep the verdict table (failing rows first) and drop the details.
+    rows.sort(key=lambda row: row.split("|")[1].strip() not in (EMOJI["regressed"],
+                                                                  EMOJI["failed"]))
+    kept: list[str] = []
+    budget = LIMIT - len("\n".join(head).encode()) - 200
+    for row in rows:
+        budget -= len(row.encode()) + 1
+        if budget < 0:
+            break
+        kept.append(row)
+    note = (f"\n_Truncated: {len(rows) - len(kept)} of {len(rows)} rows and the details left "
+            "out to stay under the comment size limit; see the JSON report._\n")
+    return "\n".join(line for line in [*head, *kept] if line is not None) + "\n" + note
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _details(summary_text: str, body: str) -> str:
+    return f"<details><summary>{summary_text}</summary>\n\n{body}\n\n</details>"
+
+
+def _phases(results: dict[str, Any]) -> str:
+    phases = ["inputs", "trace", "export", "project", "write", "validate", "total"]
+    lines = ["| model | load | " + " | ".join(phases) + " |", "|---" * (len(phases) + 2) + "|"]
+    for name, record in results["models"].items():
+        if record["status"] != "ok":
+            continue
+        cells = [f"{median(record['samples'][p]):.3f}" if p in record["samples"] else "-"
+                 for p in phases]
+        lines.append(f"| `{name}` | {record['load_s']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _tags(results: dict[str, Any]) -> str:
+    lines = ["| model | exporter | nodes | exact | inferred | unattributed |",
+             "|---|---|---|---|---|---|"]
+    for name, record in results["models"].items():
+        if record["status"] == "ok":
+            s = record["statistics"]
+            lines.append(f"| `{name}` | {record['exporter']} | {s['nodes']} | {s['exact']} | "
+                         f"{s['inferred']} | {s['unattributed']} |")
+    return "\n".join(lines)
+
+
+def _environment(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    env = results["environment"]
+    lines = [f"- {key}: {value}" for key, value in env.items() if key != "libraries"]
+    lines += [f"- {key} {value}" for key, value in env["libraries"].items()]
+    if baseline:
+        lines.append(f"- baseline measured {baseline['created']}, calibration "
+                     f"{baseline['environment']['calibration_s']:.3f} s")
+    return "\n".join(lines)
+
+
+def as_json(verdicts: list[Verdict], notes: list[str]) -> str:
+    return json.dumps({
+        "summary": summary(verdicts),
+        "notes": notes,
+        "models": [
+            {"name": v.name, "verdict": v.verdict, "reasons": [r[:200] for r in v.reasons],
+             "baseline_s": v.baseline_s, "current_s": v.current_s,
+             "ratio": v.time.ratio if v.time else None,
+             "p_value": v.time.p_value if v.time else None, "accepted": v.accepted}
+            for v in verdicts
+        ],
+    }, indent=1) + "\n"

@@ -1,0 +1,113 @@
+"""Results of a gate run and the baseline they are compared with: versioned JSON, the
+environment they were measured in, atomic writes. No torch."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from modelexport import __version__, metadata
+from modelexport.errors import UsageError
+from modelexport.manifest import Manifest
+
+SCHEMA = "results.schema.json"
+SCHEMA_ID = "https://modelexport.dev/schemas/results/1.json"
+# What must match for timings to be comparable; calibration_s is reported, not matched.
+FINGERPRINT = ("tool", "python", "libraries", "os", "cpu", "cores")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def calibrate() -> float:
+    """Seconds for a fixed pure-Python workload (best of 3): how fast this machine is now."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(300_000):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def environment() -> dict[str, Any]:
+    libraries = {k: v for k, v in metadata.library_versions().items()
+                 if k in ("torch", "transformers", "onnx", "onnxruntime", "onnxscript")}
+    return {
+        "tool": __version__,
+        "python": platform.python_version(),
+        "libraries": libraries,
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "calibration_s": round(calibrate(), 6),
+    }
+
+
+def new(manifest: Manifest, kind: str = "results") -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA_ID,
+        "schema_version": 1,
+        "kind": kind,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "manifest": {"path": str(manifest.path), "sha256": manifest.digest},
+        "models": {},
+    }
+
+
+def load(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """Read and validate a results or baseline file; a foreign or corrupt one is an error."""
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: corrupt: not JSON ({exc})") from exc
+    if not isinstance(document, dict) or document.get("$schema") != SCHEMA_ID:
+        raise UsageError(f"{path}: not a modelexport results or baseline file")
+    problems = metadata.schema_errors(document, SCHEMA)
+    if problems:
+        raise UsageError(f"{path}: corrupt: {problems[0]}")
+    if kind is not None and document["kind"] != kind:
+        raise UsageError(f"{path}: is a {document['kind']} file, expected {kind}")
+    return document
+
+
+def write(path: Path, document: dict[str, Any]) -> None:
+    problems = metadata.schema_errors(document, SCHEMA)
+    if problems:
+        raise ValueError(f"refusing to write an invalid {document['kind']}: {problems[0]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata.write_json(path, document)
+
+
+def environment_drift(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """The fingerprint fields that differ, as 'field: baseline -> current'."""
+    return [
+        f"{key}: {baseline['environment'][key]} -> {current['environment'][key]}"
+        for key in FINGERPRINT
+        if current["environment"][key] != baseline["environment"][key]
+    ]
+
+
+def updated_baseline(results: dict[str, Any], previous: dict[str, Any] | None
+                     ) -> dict[str, Any]:
+    """A baseline from results; a model that failed this time keeps its previous entry."""
+    models = dict(previous["models"]) if previous else {}
+    models.update({name: r for name, r in results["models"].items() if r["status"] == "ok"})
+    return {**results, "kind": "baseline", "models": dict(sorted(models.items()))}
+
