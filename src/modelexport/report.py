@@ -50,10 +50,11 @@ def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
 
 def markdown(verdicts: list[Verdict], results: dict[str, Any], baseline: dict[str, Any] | None,
              notes: list[str], update_hint: str) -> str:
-    head = [f"### modelexport: {summary(verdicts)}", "", *[f"> {n}" for n in notes],
-            "" if notes else None,
-            "| | model | baseline | current | Δ median | p | why |",
-            "|---|---|---|---|---|---|---|"]
+    head = [f"### modelexport: {summary(verdicts)}", ""]
+    if notes:
+        head += [*[f"> {n}" for n in notes], ""]
+    head += ["| | model | baseline | current | Δ median | p | why |",
+             "|---|---|---|---|---|---|---|"]
     rows = [f"| {EMOJI[v.verdict]} | `{v.name}` | {_seconds(v.baseline_s)} | "
             f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {_escape(_why(v))} |"
             for v in verdicts]
@@ -63,7 +64,7 @@ def markdown(verdicts: list[Verdict], results: dict[str, Any], baseline: dict[st
         _details("Environment", _environment(results, baseline)),
         _details("Updating the baseline", update_hint),
     ]
-    text = "\n".join(line for line in [*head, *rows, *tail] if line is not None) + "\n"
+    text = "\n".join([*head, *rows, *tail]) + "\n"
     if len(text.encode()) <= LIMIT:
         return text
     # Keep the verdict table (failing rows first) and drop the details.
@@ -78,7 +79,7 @@ def markdown(verdicts: list[Verdict], results: dict[str, Any], baseline: dict[st
         kept.append(row)
     note = (f"\n_Truncated: {len(rows) - len(kept)} of {len(rows)} rows and the details left "
             "out to stay under the comment size limit; see the JSON report._\n")
-    return "\n".join(line for line in [*head, *kept] if line is not None) + "\n" + note
+    return "\n".join([*head, *kept]) + "\n" + note
 
 
 def _escape(text: str) -> str:

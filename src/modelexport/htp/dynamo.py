@@ -23,9 +23,8 @@ class DynamoGraph:
     exporter = "dynamo"
     resolver = staticmethod(dynamo_resolver)
 
-    def __init__(self, program: torch.onnx.ONNXProgram, target: Path, external_data: bool) -> None:
+    def __init__(self, program: torch.onnx.ONNXProgram, external_data: bool) -> None:
         self._program = program
-        self._target = target
         self._external_data = external_data
         self.opset = program.model.opset_imports[""]
         self.nodes = [
@@ -39,16 +38,17 @@ class DynamoGraph:
             for node in program.model.graph
         ]
 
-    def write(self, node_props: list[dict[str, str]], model_props: dict[str, str]) -> None:
+    def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
+              output: Path) -> None:
         for node, props in zip(self._program.model.graph, node_props, strict=True):
             node.metadata_props.update(props)
         self._program.model.metadata_props.update(model_props)
-        self._program.save(self._target, external_data=self._external_data)
+        self._program.save(output, external_data=self._external_data)
 
 
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
-    opset: int | None, target: Path, external_data: bool,
+    opset: int | None, scratch: Path, external_data: bool,
 ) -> DynamoGraph:
     if opset is not None and opset < MIN_OPSET:
         raise UsageError(
@@ -60,4 +60,4 @@ def export(
         model, (), kwargs={**inputs, **constants}, dynamo=True, opset_version=opset, verbose=False,
         external_data=external_data,
     )
-    return DynamoGraph(program, target, external_data)
+    return DynamoGraph(program, external_data)

@@ -53,22 +53,23 @@ class TorchScriptGraph:
     resolver = staticmethod(torchscript_resolver)
 
     def __init__(
-        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], target: Path,
+        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], scratch: Path,
         data: memoryview | None,
     ) -> None:
         self.opset = _opset(header)
-        self._target = target
+        self._scratch = scratch
         # The exporter's bytes to splice into, or None: ``header`` is the whole model, read
-        # from ``target`` with its weights left where the exporter put them.
+        # from ``scratch`` with its weights left where the exporter put them.
         self._data = data
         self._model = header
         self.nodes = [
             GraphNode(n.name, n.op_type, tuple(n.input), tuple(n.output), n.name) for n in nodes
         ]
 
-    def write(self, node_props: list[dict[str, str]], model_props: dict[str, str]) -> None:
+    def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
+              output: Path) -> None:
         if self._data is not None:
-            with open(self._target, "wb") as fh:
+            with open(output, "wb") as fh:
                 for chunk in wire.add_metadata(self._data, node_props, model_props):
                     fh.write(chunk)
             return
@@ -80,17 +81,20 @@ class TorchScriptGraph:
             model.metadata_props.add(key=key, value=value)
         # Weights the exporter wrote as external files stay there; weights it left inline
         # (under 2 GB it ignores the request) go to one "<name>.data" file, as dynamo's do.
-        onnx.save(model, self._target, save_as_external_data=True,
-                  all_tensors_to_one_file=True, location=f"{self._target.name}.data")
+        onnx.save(model, self._scratch, save_as_external_data=True,
+                  all_tensors_to_one_file=True, location=f"{output.name}.data")
+        for produced in self._scratch.parent.iterdir():
+            produced.replace(output.parent / produced.name)
 
 
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
-    opset: int | None, target: Path, external_data: bool,
+    opset: int | None, scratch: Path, external_data: bool,
 ) -> TorchScriptGraph:
+    """Export in memory, or (external data) into ``scratch``, a path in an empty folder."""
     names = list(inputs)
     # Over 2 GB a proto cannot be held in one buffer: the exporter writes external data.
-    sink: io.BytesIO | Path = target if external_data else io.BytesIO()
+    sink: io.BytesIO | Path = scratch if external_data else io.BytesIO()
     with keyword_forward(model, names, constants):
         torch.onnx.export(
             model, tuple(inputs.values()), sink, dynamo=False, opset_version=opset,
@@ -99,9 +103,9 @@ def export(
     if isinstance(sink, io.BytesIO):
         data = sink.getbuffer()  # a view: getvalue() would copy every weight once more
         header, nodes = wire.read(data)
-        return TorchScriptGraph(header, nodes, target, data)
-    loaded = onnx.load(target, load_external_data=False)
-    return TorchScriptGraph(loaded, list(loaded.graph.node), target, None)
+        return TorchScriptGraph(header, nodes, scratch, data)
+    loaded = onnx.load(scratch, load_external_data=False)
+    return TorchScriptGraph(loaded, list(loaded.graph.node), scratch, None)
 
 
 def _opset(model: onnx.ModelProto) -> int:
