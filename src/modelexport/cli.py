@@ -14,9 +14,13 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from modelexport import __version__
 from modelexport.errors import MissingExtraError, ModelExportError, UsageError
+
+if TYPE_CHECKING:
+    from modelexport.gate import Judgement
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +167,8 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> int:
     from modelexport import gate, manifest
 
+    if args.update_baseline and args.baseline is None:
+        raise UsageError("--update-baseline needs --baseline FILE")
     loaded = manifest.load(args.manifest)
     for warning in loaded.warnings:
         print(f"modelexport: warning: {warning}", file=sys.stderr)
@@ -199,7 +205,7 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if judgement.failed else 0
 
 
-def _print_reports(judgement: object, args: argparse.Namespace, results_path: Path) -> None:
+def _print_reports(judgement: Judgement, args: argparse.Namespace, results_path: Path) -> None:
     from modelexport import report
 
     baseline_arg = getattr(args, "baseline", None) or Path("baseline.json")
@@ -224,11 +230,9 @@ def _baseline_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_baseline(current: dict, path: Path | None) -> None:
+def _write_baseline(current: dict[str, Any], path: Path) -> None:
     from modelexport import results
 
-    if path is None:
-        raise UsageError("--update-baseline needs --baseline FILE")
     previous = results.load(path, kind="baseline") if path.is_file() else None
     results.write(path, results.updated_baseline(current, previous))
     print(f"baseline written: {path}")

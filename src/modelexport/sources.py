@@ -148,6 +148,11 @@ def load(source: Source) -> LoadedModel:
                 directory, trust_remote_code=source.trust_remote_code
             )
         except (OSError, ValueError) as exc:
+            if "trust_remote_code" in str(exc) and not source.trust_remote_code:
+                raise ExportFailed(
+                    f"{source.label}: the model ships its own Python code, which runs only "
+                    "with trust_remote_code (manifest) or --trust-remote-code (CLI)"
+                ) from exc
             raise ExportFailed(f"{source.label}: cannot load: {_first_line(exc)}") from exc
         config = model.config
     model.eval()
