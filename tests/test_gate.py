@@ -146,6 +146,14 @@ def test_check_then_compare_from_stored_files(tmp_path: Path) -> None:
     proc = cli("check", "models.yaml", "--select", "nothing-has-this", cwd=tmp_path)
     assert proc.returncode == 2
 
+    # One shard of two: one model measured, and the other is not reported missing.
+    proc = cli("check", "models.yaml", "--shard", "2/2", "--baseline", "baseline.json",
+               "--results", "s2.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shard = results.load(tmp_path / "s2.json")
+    assert len(shard["models"]) == 1 and shard["shard"]["selected"] == ["bert", "resnet"]
+    assert "missing" not in proc.stdout
+
 
 def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
     import signal

@@ -21,6 +21,7 @@ from modelexport.errors import MissingExtraError, ModelExportError, UsageError
 
 if TYPE_CHECKING:
     from modelexport.gate import Judgement
+    from modelexport.manifest import ModelSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to write this run's results (default: %(default)s)")
     check.add_argument("--select", action="append", default=[], metavar="TAG",
                        help="only models with this tag (repeatable)")
+    check.add_argument("--shard", metavar="I/N",
+                       help="run only shard I of N, balanced by the baseline's durations")
     check.add_argument("--update-baseline", action="store_true",
                        help="write this run's results into --baseline afterwards")
     _report_options(check)
@@ -109,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--results", type=Path, required=True)
     update.add_argument("--baseline", type=Path, required=True)
     update.set_defaults(func=_baseline_update)
+
+    merge = commands.add_parser(
+        "merge", parents=[common], help="merge shard results into one results file",
+        description="Merge the results of check --shard runs; fails if a selected model is "
+        "missing or appears twice.",
+    )
+    merge.add_argument("files", nargs="+", type=Path, metavar="RESULTS")
+    merge.add_argument("-o", "--output", type=Path, required=True)
+    merge.set_defaults(func=_merge)
 
     validate = commands.add_parser(
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
@@ -175,18 +187,46 @@ def _check(args: argparse.Namespace) -> int:
     specs = loaded.select(args.select)
     if not specs:
         raise UsageError(f"{args.manifest}: no model has tag(s) {', '.join(args.select)}")
+    shard = None
+    if args.shard:
+        specs, shard = _my_shard(specs, args.shard, args.baseline)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        current = gate.measure(loaded, specs, args.results, lambda line: print(line, flush=True))
+        current = gate.measure(loaded, specs, args.results, lambda line: print(line, flush=True),
+                               shard)
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
         return 130
-    judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift)
+    judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift,
+                           scope={spec.name for spec in specs})
     _print_reports(judgement, args, args.results)
     if args.update_baseline:
         _write_baseline(current, args.baseline)
     return 1 if judgement.failed else 0
+
+
+def _my_shard(specs: list[ModelSpec], text: str, baseline: Path | None
+              ) -> tuple[list[ModelSpec], dict[str, Any]]:
+    from modelexport import results
+
+    index, sep, count = text.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 1/2")
+    known = results.load(baseline, kind="baseline") if baseline and baseline.is_file() else None
+    names = [spec.name for spec in specs]
+    mine = set(results.shards(names, int(count), results.durations(known))[int(index) - 1])
+    shard = {"index": int(index), "count": int(count), "selected": names}
+    return [spec for spec in specs if spec.name in mine], shard
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from modelexport import results
+
+    merged = results.merge([(path, results.load(path, kind="results")) for path in args.files])
+    results.write(args.output, merged)
+    print(f"{args.output}: {len(merged['models'])} models from {len(args.files)} files")
+    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -26,12 +26,16 @@ class Judgement:
 
 
 def measure(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
-            progress: Callable[[str], None]) -> dict[str, Any]:
+            progress: Callable[[str], None], shard: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
     """Run every model; the results file is rewritten after each one, so an interrupted
     run keeps what finished."""
     from modelexport import runner
 
     document = results.new(manifest)
+    if shard is not None:
+        document["shard"] = shard
+    results.write(results_path, document)
     for spec, record in runner.run(specs, progress):
         document["models"][spec.name] = record
         results.write(results_path, document)
@@ -40,11 +44,16 @@ def measure(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
 
 def judge(current: dict[str, Any], baseline_path: Path | None,
           policies: dict[str, compare.Policy], allow_env_drift: bool,
-          today: datetime.date | None = None) -> Judgement:
+          scope: set[str] | None = None, today: datetime.date | None = None) -> Judgement:
+    """Verdicts for the models in ``scope`` (default: all); baseline models outside it
+    (another shard, another --select) are not "missing"."""
     notes: list[str] = []
     baseline = None
     if baseline_path is not None and baseline_path.is_file():
         baseline = results.load(baseline_path, kind="baseline")
+        if scope is not None:
+            baseline = {**baseline, "models": {n: r for n, r in baseline["models"].items()
+                                               if n in scope}}
     elif baseline_path is not None:
         notes.append(f"no baseline at {baseline_path}: every model is new")
     comparable = True

@@ -111,3 +111,52 @@ def updated_baseline(results: dict[str, Any], previous: dict[str, Any] | None
     models.update({name: r for name, r in results["models"].items() if r["status"] == "ok"})
     return {**results, "kind": "baseline", "models": dict(sorted(models.items()))}
 
+
+
+def shards(names: list[str], count: int, seconds: dict[str, float]) -> list[list[str]]:
+    """Split models into ``count`` shards of about equal duration.
+
+    Longest first onto the least loaded shard; a model with no known duration counts as the
+    median of the known ones (1 s when none is known). Deterministic for the same inputs.
+    """
+    known = sorted(seconds[n] for n in names if n in seconds)
+    typical = known[len(known) // 2] if known else 1.0
+    loads = [0.0] * count
+    out: list[list[str]] = [[] for _ in range(count)]
+    for name in sorted(names, key=lambda n: (-seconds.get(n, typical), n)):
+        lightest = loads.index(min(loads))
+        out[lightest].append(name)
+        loads[lightest] += seconds.get(name, typical)
+    return out
+
+
+def durations(baseline: dict[str, Any] | None) -> dict[str, float]:
+    """Wall seconds per model in a baseline, to balance shards."""
+    if baseline is None:
+        return {}
+    return {name: record["wall_s"] for name, record in baseline["models"].items()}
+
+
+def merge(documents: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """One results document from shard results: each selected model exactly once."""
+    if not documents:
+        raise UsageError("nothing to merge")
+    first_path, first = documents[0]
+    models: dict[str, Any] = {}
+    seen_in: dict[str, Path] = {}
+    for path, document in documents:
+        if document["kind"] != "results":
+            raise UsageError(f"{path}: is a {document['kind']} file, expected results")
+        if document["manifest"]["sha256"] != first["manifest"]["sha256"]:
+            raise UsageError(f"{path}: from another manifest than {first_path}")
+        for name, record in document["models"].items():
+            if name in models:
+                raise UsageError(f"{name}: in both {seen_in[name]} and {path}")
+            models[name] = record
+            seen_in[name] = path
+    selected = {n for _, d in documents for n in d.get("shard", {}).get("selected", [])}
+    missing = sorted(selected - set(models))
+    if missing:
+        raise UsageError(f"missing from every shard: {', '.join(missing)}")
+    merged = {k: v for k, v in first.items() if k != "shard"}
+    return {**merged, "models": dict(sorted(models.items()))}
