@@ -173,8 +173,12 @@ def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
+    def finished() -> list[str]:
+        path = tmp_path / "r.json"
+        return list(json.loads(path.read_text())["models"]) if path.exists() else []
+
     deadline = time.monotonic() + 300
-    while not (tmp_path / "r.json").exists() and time.monotonic() < deadline:
+    while not finished() and time.monotonic() < deadline:  # atomic writes: never half a file
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
