@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="modelexport-worker-") as tmp:
         output = Path(tmp) / f"{job['name']}.onnx"
         warmup = export_module(loaded.model, loaded.config, output,
-                               _replace(options, validate=True), source)
+                               replace(options, validate=True), source)
         samples: dict[str, list[float]] = {phase: [] for phase in (*GATED_PHASES, "total")}
         for _ in range(job["repeats"]):
             result = export_module(loaded.model, loaded.config, output, options, source)
@@ -69,12 +70,6 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         "schema_valid": not metadata.schema_errors(sidecar, "hierarchy.schema.json"),
         "validation": sidecar["validation"],
     }
-
-
-def _replace(options: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(options, **changes)
 
 
 def main(argv: list[str]) -> int:
