@@ -1,5 +1,9 @@
 """Errors raised by the library; the CLI turns each into one line and an exit code."""
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the dynamo exporter colours its messages
+
 
 class ModelExportError(Exception):
     """A failure the user can act on. ``exit_code`` is what the CLI returns."""
@@ -29,3 +33,9 @@ class ExportFailed(ModelExportError):
 
 class MetadataInvalid(ModelExportError):
     """A sidecar or ONNX file does not match the schema or each other."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without terminal colours ('' if none)."""
+    text = _ANSI.sub("", str(exc)).strip()
+    return text.splitlines()[0] if text else ""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from modelexport.errors import ExportFailed, MissingExtraError, UsageError
+from modelexport.errors import ExportFailed, MissingExtraError, UsageError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -153,7 +153,9 @@ def load(source: Source) -> LoadedModel:
                     f"{source.label}: the model ships its own Python code, which runs only "
                     "with trust_remote_code (manifest) or --trust-remote-code (CLI)"
                 ) from exc
-            raise ExportFailed(f"{source.label}: cannot load: {_first_line(exc)}") from exc
+            raise ExportFailed(
+                f"{source.label}: cannot load: {first_line(exc) or type(exc).__name__}"
+            ) from exc
         config = model.config
     model.eval()
     return LoadedModel(model=model, config=config, download_s=download_s)
@@ -202,7 +204,3 @@ def _download(source: Source) -> str:
     except RepositoryNotFoundError as exc:
         raise ExportFailed(f"{source.label}: no such model on the hub (or no access)") from exc
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import re
 import shutil
 import tempfile
 import time
@@ -22,7 +21,7 @@ import torch
 
 from modelexport import inputs as inputs_mod
 from modelexport import metadata
-from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError
+from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError, first_line
 from modelexport.htp import dynamo, torchscript
 from modelexport.htp.project import GraphNode, Resolver, Tag, project, statistics
 from modelexport.htp.trace import CallTree, Recorder, trace
@@ -332,15 +331,11 @@ def _parameter_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
 def _first_line(exc: BaseException) -> str:
     """``Type: first line``, plus the root cause when the exporter wrapped one."""
 
     def line(e: BaseException) -> str:
-        text = _ANSI.sub("", str(e)).strip()
-        return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+        return f"{type(e).__name__}: {first_line(e)}"
 
     root = exc
     while root.__cause__ is not None:
