@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from modelexport import gate, manifest, results
+from modelexport import gate, manifest, results, runner
 from modelexport.errors import UsageError
+from modelexport.runner import Progress
 
 KILLER = '''
 import os
@@ -53,9 +54,9 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) 
             trust_remote_code: true
         """))
     loaded = manifest.load(path)
-    lines: list[str] = []
+    seen: list[Progress] = []
     results_path = tmp_path / "results.json"
-    document = gate.measure(loaded, list(loaded.models), results_path, lines.append)
+    document = gate.measure(loaded, list(loaded.models), results_path, seen.append)
     models = document["models"]
     assert models["good"]["status"] == "ok"
     assert len(models["good"]["samples"]["total"]) == 2
@@ -64,7 +65,24 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) 
     assert models["hangs"]["error"] == "timed out after 0.5 s"
     assert models["killed"]["error"] == "killed by SIGKILL (out of memory?)"
     assert results.load(results_path) == document  # written, valid, complete
-    assert any(line.startswith("[4/4] killed: FAILED") for line in lines)
+    assert any(p.line().startswith("[4/4] killed: FAILED") and p.done for p in seen)
+    running = [p for p in seen if p.index == 2 and not p.done]
+    assert running[0].stage == "starting"  # polled once before the first wait
+    assert {p.stage for p in running} <= {"starting", "loading", "warm-up export (validated)",
+                                          "export 1/2", "export 2/2"}
+    assert [p.elapsed for p in running] == sorted(p.elapsed for p in running)
+
+
+def test_worker_reports_its_stage_to_the_runner(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - name: good\n    repeats: 3\n    source: {config: {model_type: "
+                    "bert, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2}}\n")
+    (spec,) = manifest.load(path).models
+    stages: list[str] = []
+    record = runner.run_one(spec, tmp_path, lambda stage, elapsed: stages.append(stage))
+    assert record["status"] == "ok"
+    assert (tmp_path / "good.stage").read_text() == "export 3/3"  # the last stage it reached
+    assert stages[0] == "starting"
 
 
 def test_remote_code_does_not_run_unless_the_manifest_opts_in(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def problems(tmp_path: Path, text: str) -> list[str]:
     with pytest.raises(ManifestError) as caught:
         manifest.load(write(tmp_path, text))
-    return caught.value.problems
+    return [str(problem) for problem in caught.value.problems]
 
 
 def test_a_good_manifest_loads_with_defaults_merged(tmp_path: Path) -> None:
@@ -103,8 +103,8 @@ def test_warnings_for_unpinned_revision_and_expired_acceptance(tmp_path: Path) -
         "2099-01-31", "2001-01-31")
     loaded = manifest.load(write(tmp_path, text))
     assert len(loaded.warnings) == 2
-    assert ":19: models[2].source: no revision" in loaded.warnings[0]
-    assert ":21: models[2].allow_regression.until: expired on 2001-01-31" in loaded.warnings[1]
+    assert ":19: models[2].source: no revision" in str(loaded.warnings[0])
+    assert ":21: models[2].allow_regression.until: expired on 2001-01-31" in str(loaded.warnings[1])
 
 
 def test_yaml_errors_and_duplicate_keys_have_lines(tmp_path: Path) -> None:

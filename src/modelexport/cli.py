@@ -7,7 +7,9 @@ commands that do not export work without torch.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -21,7 +23,9 @@ from modelexport.errors import MissingExtraError, ModelExportError, UsageError
 
 if TYPE_CHECKING:
     from modelexport.gate import Judgement
-    from modelexport.manifest import ModelSpec
+    from modelexport.github import Annotation
+    from modelexport.manifest import Manifest, ModelSpec, Problem
+    from modelexport.runner import Progress
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run only shard I of N, balanced by the baseline's durations")
     check.add_argument("--update-baseline", action="store_true",
                        help="write this run's results into --baseline afterwards")
+    check.add_argument("--repeats", type=int, metavar="N",
+                       help="measured exports per model, for every model (default: manifest)")
+    check.add_argument("--threshold", type=float, metavar="FRACTION",
+                       help="allowed slowdown of the median for every model, e.g. 0.10 "
+                       "(default: manifest, else 0.10)")
     _report_options(check)
     check.set_defaults(func=_check)
 
@@ -101,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="take thresholds and accepted regressions from this manifest")
     _report_options(compare)
     compare.set_defaults(func=_compare)
+
+    comment = commands.add_parser(
+        "comment", parents=[common], help="post a markdown report as the sticky PR comment",
+        description="Create or update this gate's PR comment with REPORT (markdown), on the "
+        "pull request recorded in RESULTS by the check run that wrote both (the fork-safe "
+        "report job). Needs GITHUB_TOKEN and GITHUB_REPOSITORY in the environment.",
+    )
+    comment.add_argument("report", type=Path, metavar="REPORT")
+    comment.add_argument("--results", type=Path, required=True)
+    comment.add_argument("--comment-key", metavar="KEY",
+                         help="which sticky comment (default: the results' manifest and shard)")
+    comment.set_defaults(func=_comment)
 
     baseline = commands.add_parser("baseline", parents=[common], help="manage the baseline")
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
@@ -174,36 +195,59 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
                         help="write the verdicts as JSON here")
     parser.add_argument("--allow-env-drift", action="store_true",
                         help="gate timings even if the baseline was measured elsewhere")
+    parser.add_argument("--comment", action="store_true",
+                        help="create or update the sticky PR comment (GitHub Actions; needs "
+                        "GITHUB_TOKEN)")
+    parser.add_argument("--comment-key", metavar="KEY",
+                        help="which sticky comment (default: the manifest and shard)")
 
 
 def _check(args: argparse.Namespace) -> int:
-    from modelexport import gate, manifest
+    from modelexport import gate, github, manifest
 
     if args.update_baseline and args.baseline is None:
         raise UsageError("--update-baseline needs --baseline FILE")
-    loaded = manifest.load(args.manifest)
-    for warning in loaded.warnings:
-        print(f"modelexport: warning: {warning}", file=sys.stderr)
+    if importlib.util.find_spec("torch") is None:  # say so once, not once per model
+        raise MissingExtraError("torch")
+    loaded = manifest.load(args.manifest).overridden(repeats=args.repeats,
+                                                     time_threshold=args.threshold)
+    _warn_about(loaded.warnings)
     specs = loaded.select(args.select)
     if not specs:
         raise UsageError(f"{args.manifest}: no model has tag(s) {', '.join(args.select)}")
     shard = None
     if args.shard:
         specs, shard = _my_shard(specs, args.shard, args.baseline)
+    context = {"shard": shard, "pull_request": github.pull_request(os.environ)}
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        current = gate.measure(loaded, specs, args.results, lambda line: print(line, flush=True),
-                               shard)
+        current = gate.measure(loaded, specs, args.results, _ProgressPrinter(), context)
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
         return 130
     judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift,
                            scope={spec.name for spec in specs})
-    _print_reports(judgement, args, args.results)
+    _print_reports(judgement, args, args.results, loaded)
     if args.update_baseline:
         _write_baseline(current, args.baseline)
     return 1 if judgement.failed else 0
+
+
+class _ProgressPrinter:
+    """On a terminal, one line per model rewritten in place; in a CI log, a plain line
+    each time a model reaches a new stage."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.last: tuple[int, str] | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        if self.tty:
+            print("\r\x1b[K" + progress.line(), end="\n" if progress.done else "", flush=True)
+        elif progress.done or (progress.index, progress.stage) != self.last:
+            print(progress.line(), flush=True)
+        self.last = (progress.index, progress.stage)
 
 
 def _my_shard(specs: list[ModelSpec], text: str, baseline: Path | None
@@ -241,26 +285,83 @@ def _compare(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.baseline}: no such baseline")
     loaded = manifest.load(args.manifest) if args.manifest else None
     judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift)
-    _print_reports(judgement, args, args.results)
+    _print_reports(judgement, args, args.results, loaded)
     return 1 if judgement.failed else 0
 
 
-def _print_reports(judgement: Judgement, args: argparse.Namespace, results_path: Path) -> None:
-    from modelexport import report
+def _print_reports(judgement: Judgement, args: argparse.Namespace, results_path: Path,
+                   loaded: Manifest | None) -> None:
+    from modelexport import github, report
 
     baseline_arg = getattr(args, "baseline", None) or Path("baseline.json")
     hint = (
         "Make this run the baseline (on the default branch):\n\n"
         f"```\nmodelexport baseline update --results {results_path} --baseline {baseline_arg}\n"
-        "```\n\nAccept an intended slowdown in the manifest instead:\n\n```yaml\n"
+        "```\n\nWith the GitHub Action: run it with `mode: update-baseline` on the default "
+        "branch and commit the baseline file.\n\n"
+        "Accept an intended slowdown in the manifest instead:\n\n```yaml\n"
         "allow_regression: {reason: \"why it is slower\", until: 2030-01-31}\n```"
     )
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
+    markdown = report.markdown(judgement.verdicts, judgement.results, judgement.baseline,
+                               judgement.notes, hint)
     if args.report_md:
-        args.report_md.write_text(report.markdown(
-            judgement.verdicts, judgement.results, judgement.baseline, judgement.notes, hint))
+        args.report_md.write_text(markdown)
     if args.report_json:
         args.report_json.write_text(report.as_json(judgement.verdicts, judgement.notes))
+    env = os.environ
+    notes = []
+    if github.in_actions(env):
+        lines = {spec.name: spec.line for spec in loaded.models} if loaded else {}
+        notes += report.annotations(judgement.verdicts, str(loaded.path) if loaded else None,
+                                    lines)
+        github.publish(env, markdown, report.outputs(
+            judgement.verdicts, str(results_path), str(args.report_md or "")))
+    if args.comment:
+        key = args.comment_key or _comment_key(judgement.results)
+        notes.append(github.comment(env, markdown, key, judgement.results.get("pull_request")
+                                    or github.pull_request(env)))
+    _announce(notes)
+
+
+def _comment_key(results: dict[str, Any]) -> str:
+    shard = results.get("shard")
+    where = results["manifest"]["path"]
+    return f"{where} shard {shard['index']}/{shard['count']}" if shard else where
+
+
+def _comment(args: argparse.Namespace) -> int:
+    from modelexport import github, results
+
+    current = results.load(args.results, kind="results")
+    try:
+        body = args.report.read_text("utf-8")
+    except OSError as exc:
+        raise UsageError(f"{args.report}: cannot read: {exc.strerror}") from exc
+    target = current.get("pull_request")
+    _announce([github.comment(os.environ, body, args.comment_key or _comment_key(current),
+                              target)])
+    return 0
+
+
+def _announce(notes: list[Annotation]) -> None:
+    """Annotations as workflow commands in Actions, else plain lines (warnings to stderr)."""
+    from modelexport import github
+
+    if github.in_actions(os.environ):
+        for line in github.workflow_commands(notes):
+            print(line, flush=True)
+        return
+    for note in notes:
+        stream = sys.stdout if note.kind == "notice" else sys.stderr
+        where = f"{note.file}:{note.line}: " if note.file else ""
+        print(f"modelexport: {note.kind}: {where}{note.message}", file=stream)
+
+
+def _warn_about(warnings: Sequence[Problem]) -> None:
+    from modelexport.github import Annotation
+
+    _announce([Annotation("warning", w.message, str(w.path), w.line) for w in warnings])
 
 
 def _baseline_update(args: argparse.Namespace) -> int:
@@ -300,12 +401,24 @@ def _validate_one(path: Path) -> str:
 
     if path.suffix in (".yaml", ".yml"):
         loaded = manifest.load(path)
-        for warning in loaded.warnings:
-            print(f"modelexport: warning: {warning}", file=sys.stderr)
+        _warn_about(loaded.warnings)
         return f"{path}: valid manifest, {len(loaded.models)} models"
     result = metadata.check(path)
     against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
     return f"{result.sidecar}: valid, {result.nodes} nodes{against}"
+
+
+def _annotate(exc: ModelExportError) -> None:
+    """In Actions, put manifest problems on their lines of the manifest."""
+    from modelexport import github
+    from modelexport.manifest import ManifestError
+
+    if isinstance(exc, ManifestError) and github.in_actions(os.environ):
+        for line in github.workflow_commands([
+            github.Annotation("error", p.message, str(p.path), p.line, "modelexport: manifest")
+            for p in exc.problems
+        ]):
+            print(line, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"modelexport: error: {exc}", file=sys.stderr)
+        _annotate(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("modelexport: interrupted", file=sys.stderr)

@@ -7,10 +7,13 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelexport import compare, results
 from modelexport.manifest import Manifest, ModelSpec
+
+if TYPE_CHECKING:
+    from modelexport.runner import Progress
 
 
 @dataclass
@@ -26,15 +29,14 @@ class Judgement:
 
 
 def measure(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
-            progress: Callable[[str], None], shard: dict[str, Any] | None = None
+            progress: Callable[[Progress], None], context: dict[str, Any] | None = None
             ) -> dict[str, Any]:
     """Run every model; the results file is rewritten after each one, so an interrupted
-    run keeps what finished."""
+    run keeps what finished. ``context`` (shard, pull_request) is recorded where set."""
     from modelexport import runner
 
     document = results.new(manifest)
-    if shard is not None:
-        document["shard"] = shard
+    document.update({k: v for k, v in (context or {}).items() if v is not None})
     results.write(results_path, document)
     for spec, record in runner.run(specs, progress):
         document["models"][spec.name] = record

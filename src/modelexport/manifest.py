@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime
 import difflib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -60,7 +60,18 @@ class Manifest:
     path: Path
     models: tuple[ModelSpec, ...]
     digest: str  # sha256 of the file: results say which manifest they came from
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+
+    def overridden(self, repeats: int | None = None, time_threshold: float | None = None
+                   ) -> Manifest:
+        """This manifest with ``repeats`` / the time threshold set for every model."""
+        models = tuple(
+            replace(m, repeats=repeats or m.repeats,
+                    thresholds=m.thresholds if time_threshold is None
+                    else replace(m.thresholds, time=time_threshold))
+            for m in self.models
+        )
+        return replace(self, models=models)
 
     def select(self, tags: list[str]) -> list[ModelSpec]:
         """Models carrying any of ``tags`` (all models when none are given)."""
@@ -69,9 +80,21 @@ class Manifest:
         return [m for m in self.models if set(m.tags) & set(tags)]
 
 
+class Problem(NamedTuple):
+    """A place in a manifest and what is wrong there (or worth a warning)."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
 class ManifestError(UsageError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the manifest:\n  " + "\n  ".join(problems))
+    def __init__(self, problems: list[Problem]) -> None:
+        lines = "\n  ".join(str(p) for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the manifest:\n  {lines}")
         self.problems = problems
 
 
@@ -134,7 +157,7 @@ def load(path: Path) -> Manifest:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError([f"{path}:{line}: not valid YAML: {problem}"]) from exc
+        raise ManifestError([Problem(path, line, f"not valid YAML: {problem}")]) from exc
 
     lines: dict[tuple[Any, ...], int] = {}
     found: list[tuple[int, str]] = []
@@ -149,7 +172,7 @@ def load(path: Path) -> Manifest:
             message = _unknown_key(error.instance, error.validator_value)
         found.append((_line_of(lines, where), f"{metadata.json_path(where)}: {message}"))
     if found:
-        raise ManifestError([f"{path}:{line}: {message}" for line, message in sorted(found)])
+        raise ManifestError([Problem(path, *found_at) for found_at in sorted(found)])
 
     problems: list[tuple[int, str]] = []
     warnings: list[tuple[int, str]] = []
@@ -167,9 +190,9 @@ def load(path: Path) -> Manifest:
         if spec is not None:
             models.append(spec)
     if problems:
-        raise ManifestError([f"{path}:{line}: {message}" for line, message in sorted(problems)])
+        raise ManifestError([Problem(path, *found_at) for found_at in sorted(problems)])
     return Manifest(path, tuple(models), hashlib.sha256(raw).hexdigest(),
-                    tuple(f"{path}:{line}: {message}" for line, message in sorted(warnings)))
+                    tuple(Problem(path, *found_at) for found_at in sorted(warnings)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from collections import Counter
 from statistics import median
 from typing import Any
 
-from modelexport.compare import Verdict
+from modelexport.compare import FAILING, Verdict
+from modelexport.github import Annotation
 
 EMOJI = {"regressed": "🔴", "failed": "❌", "improved": "🟢", "unchanged": "⚪", "new": "🆕",
          "missing": "❔", "not-comparable": "⚠️", "accepted": "🟡"}
@@ -121,6 +122,29 @@ def _environment(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
         lines.append(f"- baseline measured {baseline['created']}, calibration "
                      f"{baseline['environment']['calibration_s']:.3f} s")
     return "\n".join(lines)
+
+
+# Failing verdicts are errors; verdicts a reviewer should see but that pass are warnings.
+ANNOTATION_KIND = {"regressed": "error", "failed": "error", "accepted": "warning",
+                   "not-comparable": "warning", "missing": "warning"}
+
+
+def annotations(verdicts: list[Verdict], manifest: str | None, lines: dict[str, int]
+                ) -> list[Annotation]:
+    """One annotation per verdict worth a look, on the model's line of the manifest."""
+    return [
+        Annotation(ANNOTATION_KIND[v.verdict], _why(v) or v.verdict,
+                   file=manifest if v.name in lines else None, line=lines.get(v.name),
+                   title=f"modelexport: {v.name} {v.verdict}")
+        for v in verdicts if v.verdict in ANNOTATION_KIND
+    ]
+
+
+def outputs(verdicts: list[Verdict], results_path: str, report_path: str) -> dict[str, str]:
+    """The step outputs: ``verdict`` pass|fail, ``regressions`` = models failing the gate."""
+    failing = sum(1 for v in verdicts if v.verdict in FAILING)
+    return {"verdict": "fail" if failing else "pass", "regressions": str(failing),
+            "results-path": results_path, "report-path": report_path}
 
 
 def as_json(verdicts: list[Verdict], notes: list[str]) -> str:

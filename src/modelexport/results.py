@@ -109,7 +109,9 @@ def updated_baseline(results: dict[str, Any], previous: dict[str, Any] | None
     """A baseline from results; a model that failed this time keeps its previous entry."""
     models = dict(previous["models"]) if previous else {}
     models.update({name: r for name, r in results["models"].items() if r["status"] == "ok"})
-    return {**results, "kind": "baseline", "models": dict(sorted(models.items()))}
+    # The pull request a run was for is no property of the baseline made from it.
+    kept = {k: v for k, v in results.items() if k != "pull_request"}
+    return {**kept, "kind": "baseline", "models": dict(sorted(models.items()))}
 
 
 

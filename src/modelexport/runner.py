@@ -13,9 +13,25 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelexport.manifest import ModelSpec
+
+POLL_S = 0.5
+
+
+class Progress(NamedTuple):
+    """Where a run stands: model ``index`` of ``count``, its stage, seconds so far."""
+
+    index: int
+    count: int
+    name: str
+    stage: str
+    elapsed: float
+    done: bool = False
+
+    def line(self) -> str:
+        return f"[{self.index}/{self.count}] {self.name}: {self.stage} ({self.elapsed:.1f} s)"
 
 
 def job_for(spec: ModelSpec) -> dict[str, Any]:
@@ -40,24 +56,32 @@ def job_for(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def run_one(spec: ModelSpec, workdir: Path) -> dict[str, Any]:
-    """Measure one model in a child process; always returns a record, never raises."""
+def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None]
+            ) -> dict[str, Any]:
+    """Measure one model in a child process; always returns a record, never raises.
+    ``on_stage(stage, elapsed)`` is called about every POLL_S seconds while it runs."""
     job_file = workdir / f"{spec.name}.job.json"
     result_file = workdir / f"{spec.name}.result.json"
+    stage_file = workdir / f"{spec.name}.stage"
     log_file = workdir / f"{spec.name}.log"
     job_file.write_text(json.dumps(job_for(spec)))
     started = time.perf_counter()
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modelexport.worker", str(job_file), str(result_file)],
+            [sys.executable, "-m", "modelexport.worker", str(job_file), str(result_file),
+             str(stage_file)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: a timeout kills all of it
         )
         try:
-            proc.wait(timeout=spec.timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return _failure(f"timed out after {spec.timeout:g} s", started)
+            while proc.poll() is None:
+                elapsed = time.perf_counter() - started
+                if elapsed > spec.timeout:
+                    _kill(proc)
+                    return _failure(f"timed out after {spec.timeout:g} s", started)
+                on_stage(_read(stage_file) or "starting", elapsed)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=min(POLL_S, max(spec.timeout - elapsed, 0.01)))
         except BaseException:
             _kill(proc)  # Ctrl-C or SIGTERM: leave no orphan behind
             raise
@@ -73,6 +97,13 @@ def run_one(spec: ModelSpec, workdir: Path) -> dict[str, Any]:
     return _failure(f"exited with code {proc.returncode}: {tail[0][:300]}", started)
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):  # it may have just exited
         os.killpg(proc.pid, signal.SIGKILL)
@@ -83,16 +114,15 @@ def _failure(error: str, started: float) -> dict[str, Any]:
     return {"status": "failed", "error": error, "wall_s": time.perf_counter() - started}
 
 
-def run(specs: list[ModelSpec], progress: Callable[[str], None]
+def run(specs: list[ModelSpec], progress: Callable[[Progress], None]
         ) -> Iterator[tuple[ModelSpec, dict[str, Any]]]:
     """Yield (spec, record) as each model finishes, so the caller can save as it goes."""
+    count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-") as tmp:
         for index, spec in enumerate(specs, 1):
-            progress(f"[{index}/{len(specs)}] {spec.name}: exporting "
-                     f"(1 warm-up + {spec.repeats} measured, timeout {spec.timeout:g} s)")
-            record = run_one(spec, Path(tmp))
+            record = run_one(spec, Path(tmp), lambda stage, elapsed, i=index, s=spec:
+                             progress(Progress(i, count, s.name, stage, elapsed)))
             outcome = ("ok" if record["status"] == "ok"
                        else f"FAILED: {record['error']}")
-            progress(f"[{index}/{len(specs)}] {spec.name}: {outcome} "
-                     f"({record['wall_s']:.1f} s)")
+            progress(Progress(index, count, spec.name, outcome, record["wall_s"], done=True))
             yield spec, record

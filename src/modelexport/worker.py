@@ -1,8 +1,9 @@
 """One model's measurement, run in its own process by the runner.
 
-    python -m modelexport.worker JOB.json RESULT.json
+    python -m modelexport.worker JOB.json RESULT.json STAGE
 
-JOB holds the model spec; RESULT receives the measurement. Loading happens once (timed apart),
+JOB holds the model spec; RESULT receives the measurement; STAGE holds what the worker is
+doing now, for the runner's progress line. Loading happens once (timed apart),
 then one validated warm-up export, then ``repeats`` measured exports of the loaded model.
 A crash, an OOM kill or a hang leaves no RESULT, and the runner records that as a failure.
 """
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from modelexport.sources import Source
 GATED_PHASES = ("inputs", "trace", "export", "project", "write", "validate")
 
 
-def measure(job: dict[str, Any]) -> dict[str, Any]:
+def measure(job: dict[str, Any], stage: Callable[[str], object]) -> dict[str, Any]:
     from modelexport.htp.export import ExportOptions, export_module
     from modelexport.sources import load
 
@@ -39,16 +41,19 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     )
     options = ExportOptions(exporter=job["exporter"], opset=job["opset"], inputs=inputs,
                             seed=source.seed)
+    stage("loading")
     started = time.perf_counter()
     loaded = load(source)
     load_s = time.perf_counter() - started - loaded.download_s
 
     with tempfile.TemporaryDirectory(prefix="modelexport-worker-") as tmp:
         output = Path(tmp) / f"{job['name']}.onnx"
+        stage("warm-up export (validated)")
         warmup = export_module(loaded.model, loaded.config, output,
                                replace(options, validate=True), source)
         samples: dict[str, list[float]] = {phase: [] for phase in (*GATED_PHASES, "total")}
-        for _ in range(job["repeats"]):
+        for run in range(1, job["repeats"] + 1):
+            stage(f"export {run}/{job['repeats']}")
             result = export_module(loaded.model, loaded.config, output, options, source)
             for phase in GATED_PHASES:
                 samples[phase].append(result.sidecar["timings"][phase])
@@ -74,12 +79,13 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     job_file, result_file = Path(argv[0]), Path(argv[1])
+    stage_file = Path(argv[2])
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     job = json.loads(job_file.read_text())
     try:
-        result = measure(job)
+        result = measure(job, stage_file.write_text)
     except Exception as exc:  # reported as this model's failure, with its own words
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}".strip()[:2000]}
     metadata.write_json(result_file, result)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The action's entry point: the INPUT_* variables the runner sets become one modelexport call.
+# Inputs with a hyphen (INPUT_GITHUB-TOKEN) are no shell variables, hence printenv.
+set -euo pipefail
+
+input() { printenv "INPUT_$1" || true; }
+
+mode="$(input MODE)"
+manifest="$(input MANIFEST)"
+baseline="$(input BASELINE)"
+out="$(input OUTPUT-DIR)"
+out="${out:-modelexport-out}"
+results="$out/results.json"
+report="$out/report.md"
+
+comment="$(input COMMENT)"
+if [[ "$comment" == "auto" || -z "$comment" ]]; then
+  case "${GITHUB_EVENT_NAME:-}" in
+    pull_request | pull_request_target) comment=true ;;
+    *) comment=false ;;
+  esac
+fi
+
+# Tokens travel in the environment only: never on a command line, never echoed.
+token="$(input GITHUB-TOKEN)"
+export GITHUB_TOKEN="${token:-${GITHUB_TOKEN:-}}"
+unset token
+hf_token="$(input HF-TOKEN)"
+if [[ -n "$hf_token" ]]; then
+  export HF_TOKEN="$hf_token"
+fi
+unset hf_token
+# The hub cache lives in the workspace so that actions/cache can keep it between runs.
+export HF_HOME="${HF_HOME:-${GITHUB_WORKSPACE:-$PWD}/.cache/huggingface}"
+
+mkdir -p "$out"
+case "$mode" in
+  check | collect | update-baseline)
+    args=(check "$manifest" --baseline "$baseline" --results "$results" --report-md "$report")
+    [[ -n "$(input THRESHOLD)" ]] && args+=(--threshold "$(input THRESHOLD)")
+    [[ -n "$(input REPEATS)" ]] && args+=(--repeats "$(input REPEATS)")
+    [[ -n "$(input SHARD)" ]] && args+=(--shard "$(input SHARD)")
+    IFS=', ' read -r -a tags <<<"$(input SELECT)"
+    for tag in "${tags[@]}"; do
+      args+=(--select "$tag")
+    done
+    [[ "$mode" == "update-baseline" ]] && args+=(--update-baseline)
+    [[ "$mode" == "check" && "$comment" == "true" ]] && args+=(--comment)
+    ;;
+  report)
+    args=(comment "$report" --results "$results")
+    ;;
+  *)
+    echo "::error title=modelexport::mode must be check, update-baseline, collect or report, not '$mode'"
+    exit 2
+    ;;
+esac
+
+status=0
+modelexport "${args[@]}" || status=$?
+# The workspace belongs to the runner's user, not to this container's root: hand our
+# files back so later steps (upload-artifact, git commit of a baseline) can use them.
+if [[ -n "${GITHUB_WORKSPACE:-}" ]]; then
+  owner="$(stat -c '%u:%g' "$GITHUB_WORKSPACE")"
+  chown -R "$owner" "$out" "$baseline" "$HF_HOME" 2>/dev/null || true
+fi
+if [[ "$status" == 1 && "$(input FAIL-ON-REGRESSION)" == "false" ]]; then
+  echo "::warning title=modelexport::regressions found; not failing (fail-on-regression: false)"
+  exit 0
+fi
+exit "$status"

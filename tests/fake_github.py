@@ -1,0 +1,113 @@
+"""The handful of GitHub REST endpoints modelexport calls, served for real on 127.0.0.1.
+
+GitHub itself cannot be reached from a test, so this stands in for it at the HTTP
+boundary: list issue comments (``per_page``/``page`` with a ``Link`` header, at most 100
+a page like GitHub), create and update a comment, read a pull request. Every request is
+kept for the tests to inspect. ``read_only`` answers writes the way GitHub answers a
+fork's token. An ``/api/v3`` prefix is accepted, as on GitHub Enterprise Server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_ISSUE_COMMENTS = re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments")
+_COMMENT = re.compile(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)")
+_PULL = re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)")
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str  # with the query
+    headers: dict[str, str]  # names in lower case: HTTP does not care, urllib rewrites them
+    body: Any
+
+
+@dataclass
+class FakeGitHub:
+    repository: str = "octo/models"
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    heads: dict[int, str] = field(default_factory=dict)  # PR number -> head sha
+    read_only: bool = False
+    requests: list[Seen] = field(default_factory=list)
+    url: str = ""
+    _next_id: int = 1000
+
+    def add_comment(self, number: int, body: str) -> dict[str, Any]:
+        self._next_id += 1
+        comment = {"id": self._next_id, "body": body,
+                   "html_url": f"https://github.example/{self.repository}/pull/{number}"
+                               f"#issuecomment-{self._next_id}"}
+        self.comments.setdefault(number, []).append(comment)
+        return comment
+
+    def answer(self, method: str, raw_path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        url = urlsplit(raw_path)
+        path = url.path.removeprefix("/api/v3")
+        query = parse_qs(url.query)
+        if (found := _ISSUE_COMMENTS.fullmatch(path)) and found[1] == self.repository:
+            number = int(found[2])
+            if method == "GET":
+                return self._page(number, raw_path, query)
+            if method == "POST":
+                if self.read_only:
+                    return 403, {}, {"message": "Resource not accessible by integration"}
+                return 201, {}, self.add_comment(number, body["body"])
+        if (found := _COMMENT.fullmatch(path)) and method == "PATCH":
+            if self.read_only:
+                return 403, {}, {"message": "Resource not accessible by integration"}
+            for comment in (c for cs in self.comments.values() for c in cs):
+                if comment["id"] == int(found[2]):
+                    comment["body"] = body["body"]
+                    return 200, {}, comment
+        if (found := _PULL.fullmatch(path)) and method == "GET" and int(found[2]) in self.heads:
+            return 200, {}, {"number": int(found[2]), "head": {"sha": self.heads[int(found[2])]}}
+        return 404, {}, {"message": "Not Found"}
+
+    def _page(self, number: int, raw_path: str, query: dict[str, list[str]]
+              ) -> tuple[int, dict[str, str], Any]:
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        items = self.comments.get(number, [])
+        headers = {}
+        if page * per_page < len(items):
+            base = raw_path.split("?", 1)[0]
+            headers["Link"] = (f'<{self.url}{base}?per_page={per_page}&page={page + 1}>; '
+                               f'rel="next", <{self.url}{base}?per_page={per_page}&page=1>; '
+                               'rel="first"')
+        return 200, headers, items[(page - 1) * per_page:page * per_page]
+
+    def serve(self) -> ThreadingHTTPServer:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                fake.requests.append(Seen(self.command, self.path, headers, body))
+                status, headers, payload = fake.answer(self.command, self.path, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in {**headers, "Content-Type": "application/json"}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server

@@ -1,0 +1,256 @@
+"""The GitHub Action and the pre-commit hooks, run the way their hosts run them.
+
+No Docker engine here: entrypoint.sh runs directly with INPUT_* set as the runner sets
+them (hyphens kept), against the fake GitHub on 127.0.0.1. The Dockerfile is linted with
+hadolint, the shell with shellcheck, action.yml and the workflows with check-jsonschema's
+vendored SchemaStore schemas, the hooks with a real ``pre-commit try-repo``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fake_github import FakeGitHub
+
+ROOT = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
+TOKEN = "ghs_entrypointT0kenNeverPrinted42"
+HF_TOKEN = "hf_gatedModelT0kenNeverPrinted"
+TINY_BERT = textwrap.dedent("""\
+    version: 1
+    defaults: {repeats: 2, timeout: 300}
+    models:
+      - name: bert-tiny
+        source:
+          config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                   num_attention_heads: 2, intermediate_size: 64}
+    """)
+
+
+def tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else name
+
+
+def test_action_and_workflows_match_the_schemastore_schemas() -> None:
+    workflows = sorted(ROOT.glob(".github/workflows/*.yml")) + sorted(
+        ROOT.glob("examples/workflows/*.yml"))
+    assert len(workflows) >= 3
+    for schema, files in (("vendor.github-actions", [ROOT / "action.yml"]),
+                          ("vendor.github-workflows", workflows)):
+        proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema,
+                               *map(str, files)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_input_of_action_yml_is_read_by_the_entrypoint_and_no_other() -> None:
+    inputs = set(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
+    read = set(re.findall(r"\binput ([A-Z-]+)\b", (ROOT / "entrypoint.sh").read_text()))
+    assert {name.upper() for name in inputs} == read
+
+
+def test_dockerfile_and_entrypoint_lint_clean() -> None:
+    hadolint = subprocess.run([tool("hadolint"), str(ROOT / "Dockerfile")],
+                              capture_output=True, text=True)
+    assert hadolint.returncode == 0, hadolint.stdout
+    shellcheck = subprocess.run([tool("shellcheck"), str(ROOT / "entrypoint.sh"),
+                                 str(ROOT / ".ci" / "run")], capture_output=True, text=True)
+    assert shellcheck.returncode == 0, shellcheck.stdout
+
+
+def test_dockerfile_installs_cpu_torch_before_the_code_changes_a_layer() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    torch = next(i for i, line in enumerate(lines) if "torch==" in line)
+    assert "--index-url https://download.pytorch.org/whl/cpu" in lines[torch]
+    code = lines.index("COPY src/ src/")
+    assert torch < code
+    assert not any("torch" in line for line in lines[code:])
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    fake = FakeGitHub()
+    server = fake.serve()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name: str,
+           event: dict) -> subprocess.CompletedProcess[str]:
+    """entrypoint.sh as the runner starts it: INPUT_<NAME> per input (upper case, hyphens
+    kept, every declared input present with its default), GITHUB_* context."""
+    declared = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    event_path = workspace / f"event-{event_name}.json"
+    event_path.write_text(json.dumps(event))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "INPUT_", "HF_HOME"))}
+    env |= {f"INPUT_{name.upper()}": str(spec.get("default", "")) for name, spec in
+            declared.items()}
+    env |= {f"INPUT_{name.upper()}": value for name, value in inputs.items()}
+    env |= {
+        "PATH": f"{BIN}{os.pathsep}{env['PATH']}", "HF_HUB_OFFLINE": "1",
+        "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url,
+        "GITHUB_OUTPUT": str(workspace / "output"),
+        "GITHUB_STEP_SUMMARY": str(workspace / "summary.md"),
+    }
+    return subprocess.run(["bash", str(ROOT / "entrypoint.sh")], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def outputs(workspace: Path) -> dict[str, str]:
+    """$GITHUB_OUTPUT as the runner reads it; then removed, as each step gets a fresh one."""
+    path = workspace / "output"
+    found = {name: value for name, _, value in
+             re.findall(r"^([a-z-]+)<<(\S+)\n(.*?)\n\2$", path.read_text(), re.M | re.S)}
+    path.unlink()
+    return found
+
+
+def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitHub) -> None:
+    (tmp_path / "models.yaml").write_text(TINY_BERT)
+    token = {"GITHUB-TOKEN": TOKEN, "HF-TOKEN": HF_TOKEN}
+    pull = {"pull_request": {"number": 4}}
+    runs = []
+
+    runs.append(made := action(tmp_path, fake, {"MODE": "update-baseline"}, "push", {}))
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert json.loads((tmp_path / "modelexport-baseline.json").read_text())["kind"] == "baseline"
+    assert outputs(tmp_path)["verdict"] == "pass"
+
+    # The fork-safe pair: collect (no comment, whatever the token) then report.
+    runs.append(collect := action(tmp_path, fake, {"MODE": "collect", **token},
+                                  "pull_request", pull))
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+    assert fake.requests == []
+    assert outputs(tmp_path) == {
+        "verdict": "pass", "regressions": "0",
+        "results-path": "modelexport-out/results.json",
+        "report-path": "modelexport-out/report.md"}
+    measured = json.loads((tmp_path / "modelexport-out" / "results.json").read_text())
+    assert measured["pull_request"] == {"repository": "octo/models", "number": 4}
+    assert "| ⚪ | `bert-tiny` |" in (tmp_path / "summary.md").read_text()
+
+    fake.heads[4] = "c" * 40
+    runs.append(report := action(tmp_path, fake, {"MODE": "report", **token}, "workflow_run",
+                                 {"workflow_run": {"head_sha": "c" * 40}}))
+    assert report.returncode == 0, report.stdout + report.stderr
+    (posted,) = fake.comments[4]
+    assert posted["body"] == ("<!-- modelexport-comment: models.yaml -->\n"
+                              + (tmp_path / "modelexport-out" / "report.md").read_text())
+
+    # Same-repository PR: check comments itself (comment: auto), on the same comment.
+    runs.append(check := action(tmp_path, fake, {"MODE": "check", **token}, "pull_request",
+                                pull))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "::notice::PR comment updated" in check.stdout
+    assert len(fake.comments[4]) == 1
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake.requests)
+    for secret in (TOKEN, HF_TOKEN):
+        for proc in runs:
+            assert secret not in proc.stdout + proc.stderr
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert secret not in path.read_text(errors="replace"), path
+
+
+def test_entrypoint_failure_decides_the_exit_code_unless_told_not_to(
+        tmp_path: Path, fake: FakeGitHub) -> None:
+    # hidden_size 30 is no multiple of 4 heads: the model cannot be built, a failure.
+    (tmp_path / "models.yaml").write_text(TINY_BERT.replace(
+        "num_attention_heads: 2", "num_attention_heads: 4").replace("hidden_size: 32",
+                                                                    "hidden_size: 30"))
+    failing = action(tmp_path, fake, {}, "push", {})
+    assert failing.returncode == 1
+    assert "line=4,title=modelexport%3A bert-tiny failed::" in failing.stdout
+    assert outputs(tmp_path)["regressions"] == "1"
+
+    tolerated = action(tmp_path, fake, {"FAIL-ON-REGRESSION": "false"}, "push", {})
+    assert tolerated.returncode == 0
+    assert "::warning title=modelexport::regressions found; not failing" in tolerated.stdout
+
+
+def test_entrypoint_passes_select_as_one_option_per_tag(tmp_path: Path, fake: FakeGitHub
+                                                       ) -> None:
+    (tmp_path / "models.yaml").write_text(TINY_BERT)
+    proc = action(tmp_path, fake, {"SELECT": "vision, audio", "THRESHOLD": "0.2"}, "push", {})
+    assert proc.returncode == 2
+    assert "no model has tag(s) vision, audio" in proc.stderr
+
+
+def test_entrypoint_refuses_an_unknown_mode(tmp_path: Path, fake: FakeGitHub) -> None:
+    proc = action(tmp_path, fake, {"MODE": "publish"}, "push", {})
+    assert proc.returncode == 2
+    assert "::error title=modelexport::mode must be check, update-baseline, collect or " \
+           "report, not 'publish'" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")
+def test_pre_commit_hook_passes_a_good_manifest_and_points_at_a_typo(tmp_path: Path) -> None:
+    repo = tmp_path / "user-repo"
+    repo.mkdir()
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {k: v for k, v in env.items() if not k.startswith("GITHUB_")}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    def hook() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [tool("pre-commit"), "try-repo", str(ROOT), "modelexport-manifest",
+             "--files", "models.yaml", "other.yaml"],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+    git("init", "-q")
+    (repo / "models.yaml").write_text(TINY_BERT)
+    (repo / "other.yaml").write_text("not: [a manifest\n")  # not matched by files:
+    git("add", ".")
+    good = hook()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert re.search(r"modelexport manifest\.+Passed", good.stdout)
+
+    (repo / "models.yaml").write_text(TINY_BERT.replace("timeout: 300", "timeuot: 300"))
+    git("add", ".")
+    bad = hook()
+    assert bad.returncode == 1
+    assert re.search(r"modelexport manifest\.+Failed", bad.stdout)
+    assert ("models.yaml:2: defaults.timeuot: unknown key (did you mean 'timeout'?)"
+            in bad.stdout)
+
+
+def test_light_install_checks_manifests_and_names_the_missing_extra(tmp_path: Path) -> None:
+    """What pre-commit installs for the hooks (``pip install .``): no torch, and the gate
+    there says exactly what to install."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)],
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr
+    (tmp_path / "models.yaml").write_text(TINY_BERT)
+    light = str(venv / "bin" / "modelexport")
+    check = subprocess.run([light, "validate", "models.yaml"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    gate = subprocess.run([light, "check", "models.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert gate.returncode == 2
+    assert ("needs the export stack (torch is not installed): pip install torch==2.13.0 && "
+            "pip install 'modelexport[export]'") in gate.stderr
+    freeze = subprocess.run([str(venv / "bin" / "pip"), "freeze"], capture_output=True,
+                            text=True).stdout.lower()
+    assert not any(name in freeze for name in ("torch", "onnx", "transformers"))
