@@ -2,7 +2,8 @@
 
 For each model and exporter, in one process: load the model once, build the inputs once,
 then alternate bare export / modelexport export (A B B A ...) after one warm-up of each, and
-report min / median / max wall seconds, the ratio of medians (wall and CPU seconds), and
+report min / median / max wall seconds, the ratio of medians (wall and CPU seconds), the
+median of the per-round ratios (each round's two runs share the machine's mood), and
 modelexport's own phases as a share of the bare export.
 Peak RSS is a high-water mark, so it is measured in fresh child processes (one per run,
 alternating) instead.
@@ -92,10 +93,14 @@ def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, A
     own: list[float] = []
     for i in range(runs + 1):  # the first round is the warm-up
         # A B, B A, ...: neither side always runs second; and each starts with no garbage
-        # of the other's (dynamo leaves large cyclic graphs for the collector).
+        # of the other's (dynamo leaves large cyclic graphs for the collector) and none of
+        # its dirty pages: measured, a run that followed the other side paid for writing
+        # back the other's file (bert-base: +1 s), one that followed itself did not (its
+        # overwrite dropped them), which made every pair ratio swing by 20 %.
         for side in ("bare", "modelexport")[:: 1 if i % 2 else -1]:
             path = workdir / f"{name}-{exporter}-{side}.onnx"
             gc.collect()
+            os.sync()
             started, started_cpu = time.perf_counter(), time.process_time()
             if side == "bare":
                 bare_export(loaded.model, tensors, constants, exporter, path)
@@ -167,7 +172,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print(f"{'model':10} {'exporter':12} {'bare s (min med max)':>24} "
-              f"{'modelexport s (min med max)':>30} {'ratio':>6} {'CPU ratio':>9} "
+              f"{'modelexport s (min med max)':>30} {'ratio':>6} {'pair med':>8} {'CPU ratio':>9} "
               f"{'own %':>6} {'RSS ratio':>9}")
         for name in args.models.split(","):
             for exporter in args.exporters.split(","):
@@ -183,6 +188,7 @@ def main() -> None:
                 rss_text = f"{row['rss_ratio']:9.3f}" if "rss_ratio" in row else f"{'-':>9}"
                 print(f"{name:10} {exporter:12} {spread(row['samples']['bare']):>24} "
                       f"{spread(row['samples']['modelexport']):>30} {row['ratio']:6.3f} "
+                      f"{statistics.median(row['pair_ratios']):8.3f} "
                       f"{row['cpu_ratio']:9.3f} {100 * row['own_share']:6.2f} {rss_text}",
                       flush=True)
     if args.json:

@@ -249,3 +249,13 @@ def test_manifest_errors_become_annotations_on_their_lines(tmp_path: Path,
     assert proc.returncode == 2
     assert ("::error file=models.yaml,line=4,title=modelexport%3A manifest::models[0].repeat: "
             "unknown key (did you mean 'repeats'?)") in proc.stdout
+
+
+def test_merge_job_first_run_without_a_baseline_calls_every_model_new(tmp_path: Path) -> None:
+    current, _, manifest_path = write_documents(tmp_path, slower_by=1.0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    proc = cli("compare", str(current), "none-yet.json", "--manifest", str(manifest_path),
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "no baseline at none-yet.json: every model is new" in proc.stdout
+    assert "modelexport: 2 new" in proc.stdout

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare", parents=[common], help="verdict from stored results and baseline",
-        description="Compare stored RESULTS with BASELINE without exporting anything.",
+        description="Compare stored RESULTS with BASELINE without exporting anything. As with "
+        "check, a BASELINE that does not exist yet makes every model new (and says so).",
     )
     compare.add_argument("results", type=Path)
     compare.add_argument("baseline", type=Path)
@@ -281,8 +282,6 @@ def _compare(args: argparse.Namespace) -> int:
     from modelexport import gate, manifest, results
 
     current = results.load(args.results, kind="results")
-    if not args.baseline.is_file():
-        raise UsageError(f"{args.baseline}: no such baseline")
     loaded = manifest.load(args.manifest) if args.manifest else None
     judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift)
     _print_reports(judgement, args, args.results, loaded)
