@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fake_github import FakeGitHub
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -72,3 +75,13 @@ class Exports:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     return Exports(tmp_path_factory.mktemp("exports"))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    """A fake GitHub REST API served on 127.0.0.1 for the length of one test."""
+    fake = FakeGitHub()
+    server = fake.serve()
+    yield fake
+    server.shutdown()
+    server.server_close()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -111,3 +113,13 @@ class FakeGitHub:
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
+
+
+def assert_not_leaked(secret: str, root: Path, procs: list[subprocess.CompletedProcess[str]]
+                      ) -> None:
+    """``secret`` appears in no output of ``procs`` and in no file below ``root``."""
+    for proc in procs:
+        assert secret not in proc.stdout + proc.stderr
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path

@@ -15,13 +15,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fake_github import FakeGitHub
+from fake_github import FakeGitHub, assert_not_leaked
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -76,14 +75,6 @@ def test_dockerfile_installs_cpu_torch_before_the_code_changes_a_layer() -> None
     assert torch < code
     assert not any("torch" in line for line in lines[code:])
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub()
-    server = fake.serve()
-    yield fake
-    server.shutdown()
-    server.server_close()
 
 
 def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name: str,
@@ -159,11 +150,7 @@ def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitH
     assert len(fake.comments[4]) == 1
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake.requests)
     for secret in (TOKEN, HF_TOKEN):
-        for proc in runs:
-            assert secret not in proc.stdout + proc.stderr
-        for path in tmp_path.rglob("*"):
-            if path.is_file():
-                assert secret not in path.read_text(errors="replace"), path
+        assert_not_leaked(secret, tmp_path, runs)
 
 
 def test_entrypoint_failure_decides_the_exit_code_unless_told_not_to(

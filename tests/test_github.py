@@ -10,11 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from modelexport import github, manifest, results
 
-from fake_github import FakeGitHub
+from fake_github import FakeGitHub, assert_not_leaked
 from test_compare import record
 
 TOKEN = "ghs_s3cretTokenValue0123456789"
@@ -75,14 +73,6 @@ def test_step_summary_stays_under_one_mebibyte(tmp_path: Path) -> None:
     assert path.read_text("utf-8").endswith("_(truncated: the full report is in the job's "
                                             "log and artifacts)_\n")
 
-
-@pytest.fixture
-def fake() -> FakeGitHub:
-    fake = FakeGitHub()
-    server = fake.serve()
-    yield fake
-    server.shutdown()
-    server.server_close()
 
 
 def test_comment_is_created_once_then_updated_across_pages(fake: FakeGitHub) -> None:
@@ -157,14 +147,6 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=120)
 
 
-def assert_no_token(tmp_path: Path, *procs: subprocess.CompletedProcess[str]) -> None:
-    for proc in procs:
-        assert TOKEN not in proc.stdout + proc.stderr
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert TOKEN not in path.read_text(errors="replace"), path
-
-
 def test_compare_in_actions_writes_summary_outputs_annotations_and_comment(
         tmp_path: Path, fake: FakeGitHub) -> None:
     current, baseline, manifest_path = write_documents(tmp_path, slower_by=1.3)
@@ -191,7 +173,7 @@ def test_compare_in_actions_writes_summary_outputs_annotations_and_comment(
                 "--comment", env=env, cwd=tmp_path)
     assert "PR comment updated" in again.stdout
     assert len(fake.comments[12]) == 1
-    assert_no_token(tmp_path, proc, again)
+    assert_not_leaked(TOKEN, tmp_path, [proc, again])
 
 
 def test_read_only_token_warns_and_the_verdict_decides(tmp_path: Path, fake: FakeGitHub
@@ -205,7 +187,7 @@ def test_read_only_token_warns_and_the_verdict_decides(tmp_path: Path, fake: Fak
             "HTTP 403 Resource not accessible by integration (a pull request from a fork gets "
             "a read-only token") in proc.stdout
     assert fake.comments == {}
-    assert_no_token(tmp_path, proc)
+    assert_not_leaked(TOKEN, tmp_path, [proc])
 
 
 def test_report_mode_comments_only_on_the_measured_head(tmp_path: Path, fake: FakeGitHub
@@ -224,7 +206,7 @@ def test_report_mode_comments_only_on_the_measured_head(tmp_path: Path, fake: Fa
     posted = cli("comment", "report.md", "--results", str(current), env=env, cwd=tmp_path)
     assert "PR comment created" in posted.stdout
     assert fake.comments[9][0]["body"].endswith("### modelexport: 2 unchanged\n")
-    assert_no_token(tmp_path, moved, posted)
+    assert_not_leaked(TOKEN, tmp_path, [moved, posted])
 
 
 def test_no_pull_request_no_comment(tmp_path: Path, fake: FakeGitHub) -> None:
