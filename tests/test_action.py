@@ -52,6 +52,18 @@ def test_action_and_workflows_match_the_schemastore_schemas() -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_hooks_file_matches_pre_commits_own_manifest_schema() -> None:
+    # check-jsonschema vendors no schema for it; pre-commit's own validator is the reference.
+    proc = subprocess.run([tool("pre-commit"), "validate-manifest",
+                           str(ROOT / ".pre-commit-hooks.yaml")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    hooks = {hook["id"]: hook for hook in
+             yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["modelexport-check"]["stages"] == ["manual", "pre-push"]
+    assert hooks["modelexport-check"]["additional_dependencies"] == [".[export]"]
+    assert "additional_dependencies" not in hooks["modelexport-manifest"]
+
+
 def test_every_input_of_action_yml_is_read_by_the_entrypoint_and_no_other() -> None:
     inputs = set(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
     read = set(re.findall(r"\binput ([A-Z-]+)\b", (ROOT / "entrypoint.sh").read_text()))
