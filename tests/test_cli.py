@@ -169,3 +169,17 @@ def test_validate_manifests_without_the_export_stack(tmp_path: Path) -> None:
     assert f"{good}:3: models[0].source: no revision" in proc.stderr
     assert f"{bad}:4: models[0].repeets: unknown key (did you mean 'repeats'?)" in proc.stderr
     assert "heavy: []" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [(["--repeats", "0"], "--repeats 0: needs at least 1"),
+     (["--threshold", "-0.1"], "--threshold -0.1: a slowdown, e.g. 0.10 for +10 %")],
+)
+def test_check_refuses_meaningless_overrides(tmp_path: Path, option: list[str], expected: str
+                                             ) -> None:
+    manifest = tmp_path / "models.yaml"
+    manifest.write_text("models:\n  - name: a\n    source: {config: {model_type: bert}}\n")
+    proc = run("check", str(manifest), *option)
+    assert proc.returncode == 2
+    assert expected in one_error_line(proc)

@@ -208,6 +208,10 @@ def _check(args: argparse.Namespace) -> int:
 
     if args.update_baseline and args.baseline is None:
         raise UsageError("--update-baseline needs --baseline FILE")
+    if args.repeats is not None and args.repeats < 1:
+        raise UsageError(f"--repeats {args.repeats}: needs at least 1")
+    if args.threshold is not None and args.threshold < 0:
+        raise UsageError(f"--threshold {args.threshold:g}: a slowdown, e.g. 0.10 for +10 %")
     if importlib.util.find_spec("torch") is None:  # say so once, not once per model
         raise MissingExtraError("torch")
     loaded = manifest.load(args.manifest).overridden(repeats=args.repeats,
