@@ -5,6 +5,8 @@ boundary: list issue comments (``per_page``/``page`` with a ``Link`` header, at 
 a page like GitHub), create and update a comment, read a pull request. Every request is
 kept for the tests to inspect. ``read_only`` answers writes the way GitHub answers a
 fork's token. An ``/api/v3`` prefix is accepted, as on GitHub Enterprise Server.
+Also here: ``$GITHUB_OUTPUT`` read as the runner reads it, and the check that a token
+leaked nowhere.
 """
 
 from __future__ import annotations
@@ -113,6 +115,20 @@ class FakeGitHub:
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """$GITHUB_OUTPUT read the way the runner reads it (name<<DELIMITER ... DELIMITER)."""
+    outputs, lines = {}, iter(text.splitlines())
+    for line in lines:
+        name, delimiter = line.split("<<", 1)
+        value = []
+        for body in lines:
+            if body == delimiter:
+                break
+            value.append(body)
+        outputs[name] = "\n".join(value)
+    return outputs
 
 
 def assert_not_leaked(secret: str, root: Path, procs: list[subprocess.CompletedProcess[str]]

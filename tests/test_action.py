@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fake_github import FakeGitHub, assert_not_leaked
+from fake_github import FakeGitHub, assert_not_leaked, parse_outputs
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -116,8 +116,7 @@ def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name
 def outputs(workspace: Path) -> dict[str, str]:
     """$GITHUB_OUTPUT as the runner reads it; then removed, as each step gets a fresh one."""
     path = workspace / "output"
-    found = {name: value for name, _, value in
-             re.findall(r"^([a-z-]+)<<(\S+)\n(.*?)\n\2$", path.read_text(), re.M | re.S)}
+    found = parse_outputs(path.read_text())
     path.unlink()
     return found
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from modelexport import github, manifest, results
 
-from fake_github import FakeGitHub, assert_not_leaked
+from fake_github import FakeGitHub, assert_not_leaked, parse_outputs
 from test_compare import record
 
 TOKEN = "ghs_s3cretTokenValue0123456789"
@@ -24,20 +24,6 @@ models:
   - name: slower
     source: {config: {model_type: bert}}
 """
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    """$GITHUB_OUTPUT read the way the runner reads it (name<<DELIMITER ... DELIMITER)."""
-    outputs, lines = {}, iter(text.splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<", 1)
-        value = []
-        for body in lines:
-            if body == delimiter:
-                break
-            value.append(body)
-        outputs[name] = "\n".join(value)
-    return outputs
 
 
 def test_escaping_follows_the_workflow_command_rules() -> None:

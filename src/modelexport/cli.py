@@ -297,14 +297,7 @@ def _print_reports(judgement: Judgement, args: argparse.Namespace, results_path:
     from modelexport import github, report
 
     baseline_arg = getattr(args, "baseline", None) or Path("baseline.json")
-    hint = (
-        "Make this run the baseline (on the default branch):\n\n"
-        f"```\nmodelexport baseline update --results {results_path} --baseline {baseline_arg}\n"
-        "```\n\nWith the GitHub Action: run it with `mode: update-baseline` on the default "
-        "branch and commit the baseline file.\n\n"
-        "Accept an intended slowdown in the manifest instead:\n\n```yaml\n"
-        "allow_regression: {reason: \"why it is slower\", until: 2030-01-31}\n```"
-    )
+    hint = report.update_hint(str(results_path), str(baseline_arg))
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
     markdown = report.markdown(judgement.verdicts, judgement.results, judgement.baseline,
                                judgement.notes, hint)
@@ -362,9 +355,14 @@ def _announce(notes: list[Annotation]) -> None:
 
 
 def _warn_about(warnings: Sequence[Problem]) -> None:
+    _announce(_on_their_lines("warning", warnings))
+
+
+def _on_their_lines(kind: str, problems: Sequence[Problem], title: str | None = None
+                    ) -> list[Annotation]:
     from modelexport.github import Annotation
 
-    _announce([Annotation("warning", w.message, str(w.path), w.line) for w in warnings])
+    return [Annotation(kind, p.message, str(p.path), p.line, title) for p in problems]
 
 
 def _baseline_update(args: argparse.Namespace) -> int:
@@ -417,11 +415,7 @@ def _annotate(exc: ModelExportError) -> None:
     from modelexport.manifest import ManifestError
 
     if isinstance(exc, ManifestError) and github.in_actions(os.environ):
-        for line in github.workflow_commands([
-            github.Annotation("error", p.message, str(p.path), p.line, "modelexport: manifest")
-            for p in exc.problems
-        ]):
-            print(line, flush=True)
+        _announce(_on_their_lines("error", exc.problems, "modelexport: manifest"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

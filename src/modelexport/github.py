@@ -135,7 +135,6 @@ def pull_request(env: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 class Response(NamedTuple):
-    status: int
     headers: Mapping[str, str]
     body: Any
 
@@ -165,7 +164,7 @@ class Client:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 payload = answer.read()
-                return Response(answer.status, dict(answer.headers),
+                return Response(dict(answer.headers),
                                 json.loads(payload) if payload else None)
         except urllib.error.HTTPError as exc:
             detail = _message(exc.read())

@@ -49,6 +49,18 @@ def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
     return "\n".join([*lines, "", *notes, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
 
 
+def update_hint(results_path: str, baseline_path: str) -> str:
+    """How to make a run the baseline, or accept its slowdown: the report's last section."""
+    return (
+        "Make this run the baseline (on the default branch):\n\n"
+        f"```\nmodelexport baseline update --results {results_path} --baseline {baseline_path}\n"
+        "```\n\nWith the GitHub Action: run it with `mode: update-baseline` on the default "
+        "branch and commit the baseline file.\n\n"
+        "Accept an intended slowdown in the manifest instead:\n\n```yaml\n"
+        "allow_regression: {reason: \"why it is slower\", until: 2030-01-31}\n```"
+    )
+
+
 def markdown(verdicts: list[Verdict], results: dict[str, Any], baseline: dict[str, Any] | None,
              notes: list[str], update_hint: str) -> str:
     head = [f"### modelexport: {summary(verdicts)}", ""]
