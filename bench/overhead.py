@@ -3,7 +3,8 @@
 For each model and exporter, in one process: load the model once, build the inputs once,
 then alternate bare export / modelexport export (A B B A ...) after one warm-up of each, and
 report min / median / max wall seconds, the ratio of medians (wall and CPU seconds), the
-median of the per-round ratios (each round's two runs share the machine's mood), and
+median of the per-round ratios (each round's two runs share the machine's mood) with a
+distribution-free 95 % confidence interval (the ratio is settled only when it is narrow), and
 modelexport's own phases as a share of the bare export.
 Peak RSS is a high-water mark, so it is measured in fresh child processes (one per run,
 alternating) instead.
@@ -87,6 +88,8 @@ def htp_export(source, loaded, specs, exporter: str, path: Path) -> float:
 
 
 def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, Any]:
+    from modelexport import stats
+
     source, loaded, specs, tensors, constants = prepare(name)
     samples: dict[str, list[float]] = {"bare": [], "modelexport": []}
     cpu: dict[str, list[float]] = {"bare": [], "modelexport": []}
@@ -112,6 +115,7 @@ def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, A
                 if side == "modelexport":
                     own.append(own_s)
     median = {side: statistics.median(values) for side, values in samples.items()}
+    pair_ratios = [m / b for b, m in zip(samples["bare"], samples["modelexport"], strict=True)]
     median_cpu = {side: statistics.median(values) for side, values in cpu.items()}
     return {
         "model": name, "exporter": exporter, "samples": samples, "cpu_samples": cpu,
@@ -120,8 +124,10 @@ def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, A
         "cpu_ratio": median_cpu["modelexport"] / median_cpu["bare"],
         # modelexport's own phases against the bare export: not at the mercy of noise.
         "own_share": statistics.median(own) / median["bare"],
-        "pair_ratios": [m / b for b, m in zip(samples["bare"], samples["modelexport"],
-                                               strict=True)],
+        "pair_ratios": pair_ratios,
+        # Where the median pair ratio lies, noise included: with the machine's +-30 % swings
+        # from run to run, 15 rounds still leave it several % wide.
+        "pair_interval": stats.median_interval(pair_ratios),
     }
 
 
@@ -172,8 +178,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         print(f"{'model':10} {'exporter':12} {'bare s (min med max)':>24} "
-              f"{'modelexport s (min med max)':>30} {'ratio':>6} {'pair med':>8} {'CPU ratio':>9} "
-              f"{'own %':>6} {'RSS ratio':>9}")
+              f"{'modelexport s (min med max)':>30} {'ratio':>6} {'pair med (95% CI)':>21} "
+              f"{'CPU ratio':>9} {'own %':>6} {'RSS ratio':>9}")
         for name in args.models.split(","):
             for exporter in args.exporters.split(","):
                 row = time_pair(name, exporter, args.runs, workdir)
@@ -186,9 +192,11 @@ def main() -> None:
                                         / statistics.median(rss["bare"]))
                 rows.append(row)
                 rss_text = f"{row['rss_ratio']:9.3f}" if "rss_ratio" in row else f"{'-':>9}"
+                interval = row["pair_interval"]
+                interval_text = f"({interval[0]:.3f}-{interval[1]:.3f})" if interval else ""
                 print(f"{name:10} {exporter:12} {spread(row['samples']['bare']):>24} "
                       f"{spread(row['samples']['modelexport']):>30} {row['ratio']:6.3f} "
-                      f"{statistics.median(row['pair_ratios']):8.3f} "
+                      f"{statistics.median(row['pair_ratios']):6.3f} {interval_text:>14} "
                       f"{row['cpu_ratio']:9.3f} {100 * row['own_share']:6.2f} {rss_text}",
                       flush=True)
     if args.json:

@@ -8,6 +8,7 @@ import onnx
 import pytest
 import torch
 
+from modelexport import metadata
 from modelexport.errors import ExportFailed
 from modelexport.htp.export import ExportOptions, export, export_module
 from modelexport.inputs import InputSpec
@@ -107,3 +108,21 @@ def test_external_data_keeps_weights_beside_the_graph(tmp_path: Path, exporter: 
     assert (tmp_path / "m.onnx").stat().st_size < (tmp_path / "m.onnx.data").stat().st_size
     assert result.sidecar["export"]["external_data"] is True
     assert result.sidecar["validation"]["parity"]["passed"]
+
+
+def test_export_over_old_files_replaces_them_and_writes_through_a_symlink(
+    tmp_path: Path,
+) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4)).eval()
+    options = ExportOptions(exporter="torchscript", inputs=(InputSpec("input", (2, 8)),))
+    source = Source("config", model_type="sequential")
+    (tmp_path / "real.onnx").write_bytes(b"an old export")
+    (tmp_path / "link.onnx").symlink_to("real.onnx")
+    (tmp_path / "plain.onnx").write_bytes(b"an old export")
+    for name in ("link.onnx", "plain.onnx"):
+        export_module(model, None, tmp_path / name, options, source)
+    assert (tmp_path / "link.onnx").is_symlink()
+    for name in ("real.onnx", "plain.onnx"):
+        onnx.checker.check_model(onnx.load(tmp_path / name), full_check=True)
+    # The sidecar sits beside the name the user gave, where ``validate`` looks for it.
+    assert metadata.check(tmp_path / "link.onnx").nodes == 1

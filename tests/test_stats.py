@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, quantile_test
 
 from modelexport import stats
 
@@ -58,3 +59,14 @@ def test_too_few_samples_fall_back_to_non_overlapping_ranges() -> None:
 def test_delta_is_in_seconds_for_the_floor() -> None:
     result = stats.compare_times([0.012, 0.013, 0.0125], [0.010, 0.0101, 0.0102], alpha=0.1)
     assert result.delta == pytest.approx(0.0024)
+
+
+@pytest.mark.parametrize("n", [1, 5, 6, 9, 15, 16, 31, 41, 100])
+def test_median_interval_matches_scipy_quantile_test(n: int) -> None:
+    values = random.Random(n).sample(range(1000), n)
+    ref = quantile_test(values, q=500, p=0.5).confidence_interval(0.95)
+    got = stats.median_interval(values, 0.95)
+    if math.isnan(ref.low):
+        assert got is None
+    else:
+        assert got == (ref.low, ref.high)

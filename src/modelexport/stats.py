@@ -93,3 +93,25 @@ def compare_times(current: Sequence[float], baseline: Sequence[float], alpha: fl
         return TimeComparison(ratio, now - before, None, min(current) > max(baseline))
     p = p_greater(current, baseline)
     return TimeComparison(ratio, now - before, p, p < alpha)
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95
+                    ) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median, or None for too few values.
+
+    The interval runs between two order statistics, chosen so that the chance of the true
+    median lying below the lower one (a binomial tail, p = 1/2) is at most (1 - confidence) / 2.
+    The benchmark uses it to say whether a measured ratio is settled or still noise.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = 0.0
+    below = 0  # how many order statistics can be dropped from each end
+    while below < n // 2:
+        tail += math.comb(n, below) / 2**n
+        if tail > (1 - confidence) / 2:
+            break
+        below += 1
+    if below == 0:
+        return None
+    return ordered[below - 1], ordered[n - below]

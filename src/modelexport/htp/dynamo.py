@@ -48,7 +48,7 @@ class DynamoGraph:
 
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
-    opset: int | None, scratch: Path, external_data: bool,
+    opset: int | None, scratch: Path | None, external_data: bool,
 ) -> DynamoGraph:
     if opset is not None and opset < MIN_OPSET:
         raise UsageError(

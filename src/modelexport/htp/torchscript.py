@@ -52,7 +52,7 @@ class TorchScriptGraph:
     resolver = staticmethod(torchscript_resolver)
 
     def __init__(
-        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], scratch: Path,
+        self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], scratch: Path | None,
         data: bytes | None,
     ) -> None:
         self.opset = _opset(header)
@@ -72,6 +72,7 @@ class TorchScriptGraph:
                 for chunk in wire.add_metadata(self._data, node_props, model_props):
                     fh.write(chunk)
             return
+        assert self._scratch is not None  # no bytes: the exporter wrote into scratch
         model = self._model
         for node, props in zip(model.graph.node, node_props, strict=True):
             for key, value in props.items():
@@ -109,12 +110,12 @@ class _Keep:
 
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
-    opset: int | None, scratch: Path, external_data: bool,
+    opset: int | None, scratch: Path | None, external_data: bool,
 ) -> TorchScriptGraph:
-    """Export in memory, or (external data) into ``scratch``, a path in an empty folder."""
+    """Export in memory, or into ``scratch`` (a path in an empty folder, given exactly when
+    ``external_data`` is asked for: over 2 GB a proto cannot be held in one buffer)."""
     names = list(inputs)
-    # Over 2 GB a proto cannot be held in one buffer: the exporter writes external data.
-    sink: _Keep | Path = scratch if external_data else _Keep()
+    sink: _Keep | Path = _Keep() if scratch is None else scratch
     with keyword_forward(model, names, constants):
         torch.onnx.export(
             model, tuple(inputs.values()), sink, dynamo=False, opset_version=opset,
