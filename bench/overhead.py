@@ -24,7 +24,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -125,8 +124,8 @@ def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, A
         # modelexport's own phases against the bare export: not at the mercy of noise.
         "own_share": statistics.median(own) / median["bare"],
         "pair_ratios": pair_ratios,
-        # Where the median pair ratio lies, noise included: with the machine's +-30 % swings
-        # from run to run, 15 rounds still leave it several % wide.
+        # Where the median pair ratio lies, noise included: with this machine's +-30 %
+        # swings from run to run, 15-21 rounds still leave it 10-20 % wide.
         "pair_interval": stats.median_interval(pair_ratios),
     }
 
@@ -141,13 +140,17 @@ def child_rss(name: str, exporter: str, side: str, workdir: Path) -> int:
 
 
 def run_child(name: str, exporter: str, side: str, workdir: Path) -> None:
+    from modelexport.worker import peak_rss_bytes
+
     source, loaded, specs, tensors, constants = prepare(name)
     path = workdir / f"rss-{name}-{exporter}-{side}.onnx"
     if side == "bare":
         bare_export(loaded.model, tensors, constants, exporter, path)
     else:
         htp_export(source, loaded, specs, exporter, path)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    # This process's own peak, not ru_maxrss: that reports the benchmark process's RSS at
+    # the fork, which is how an earlier version of this script printed 1.00 everywhere.
+    print(peak_rss_bytes() // 1024)
 
 
 def spread(values: list[float]) -> str:

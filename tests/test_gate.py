@@ -85,6 +85,18 @@ def test_worker_reports_its_stage_to_the_runner(tmp_path: Path) -> None:
     assert stages[0] == "starting"
 
 
+def test_worker_peak_rss_is_its_own_not_its_parents() -> None:
+    # A parent holding 512 MB more than the child will ever use, as the runner may.
+    ballast = bytearray(512 * 2**20)
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])  # touch every page: make it resident
+    child = subprocess.run(
+        [sys.executable, "-c", "from modelexport.worker import peak_rss_bytes; "
+         "print(peak_rss_bytes())"], capture_output=True, text=True, check=True)
+    peak = int(child.stdout)
+    assert 1 * 2**20 < peak < 256 * 2**20, peak
+    del ballast
+
+
 def test_remote_code_does_not_run_unless_the_manifest_opts_in(tmp_path: Path) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(f"models:\n  - name: killed\n    source: {{path: {killer_dir(tmp_path)}}}\n")

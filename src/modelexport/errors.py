@@ -1,6 +1,8 @@
 """Errors raised by the library; the CLI turns each into one line and an exit code."""
 
+import json
 import re
+from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the dynamo exporter colours its messages
 
@@ -23,8 +25,35 @@ class MissingExtraError(UsageError):
     def __init__(self, module: str) -> None:
         super().__init__(
             f"this command needs the export stack ({module} is not installed): "
-            "pip install torch==2.13.0 && pip install 'modelexport[export]'"
+            f"pip install torch==2.13.0 && pip install '{export_requirement(_direct_url())}'"
         )
+
+
+def export_requirement(direct_url: dict[str, Any] | None) -> str:
+    """The requirement that adds the export extra to modelexport as it was installed.
+
+    ``direct_url`` is pip's record of where a package came from (PEP 610; None when it
+    came from an index). Installed from git or a folder, a bare ``modelexport[export]``
+    would look for it on PyPI instead.
+    """
+    if not direct_url:
+        return "modelexport[export]"
+    url = direct_url["url"]
+    vcs = direct_url.get("vcs_info")
+    if vcs:
+        revision = vcs.get("requested_revision")
+        url = f"{vcs['vcs']}+{url}" + (f"@{revision}" if revision else "")
+    return f"modelexport[export] @ {url}"
+
+
+def _direct_url() -> dict[str, Any] | None:
+    from importlib import metadata  # imported on this error path only, not at every start
+
+    try:
+        text = metadata.distribution("modelexport").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    return json.loads(text) if text else None
 
 
 class ExportFailed(ModelExportError):

@@ -66,6 +66,9 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
     log_file = workdir / f"{spec.name}.log"
     job_file.write_text(json.dumps(job_for(spec)))
     started = time.perf_counter()
+    # The worker rewrites its stage file in place, so a read can catch it empty: keep the
+    # last stage seen rather than flicker back to "starting".
+    stage = "starting"
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "modelexport.worker", str(job_file), str(result_file),
@@ -79,7 +82,8 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
                 if elapsed > spec.timeout:
                     _kill(proc)
                     return _failure(f"timed out after {spec.timeout:g} s", started)
-                on_stage(_read(stage_file) or "starting", elapsed)
+                stage = _read(stage_file) or stage
+                on_stage(stage, elapsed)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=min(POLL_S, max(spec.timeout - elapsed, 0.01)))
         except BaseException:
