@@ -88,7 +88,6 @@ def test_dockerfile_installs_cpu_torch_before_the_code_changes_a_layer() -> None
     assert not any("torch" in line for line in lines[code:])
 
 
-
 def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name: str,
            event: dict) -> subprocess.CompletedProcess[str]:
     """entrypoint.sh as the runner starts it: INPUT_<NAME> per input (upper case, hyphens

@@ -94,7 +94,6 @@ def test_worker_peak_rss_is_its_own_not_its_parents() -> None:
          "print(peak_rss_bytes())"], capture_output=True, text=True, check=True)
     peak = int(child.stdout)
     assert 1 * 2**20 < peak < 256 * 2**20, peak
-    del ballast
 
 
 def test_remote_code_does_not_run_unless_the_manifest_opts_in(tmp_path: Path) -> None:

@@ -60,7 +60,6 @@ def test_step_summary_stays_under_one_mebibyte(tmp_path: Path) -> None:
                                             "log and artifacts)_\n")
 
 
-
 def test_comment_is_created_once_then_updated_across_pages(fake: FakeGitHub) -> None:
     for i in range(150):
         fake.add_comment(7, f"someone else's comment {i}")
