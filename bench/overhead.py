@@ -13,7 +13,7 @@ alternating) instead.
     python bench/overhead.py --models bert-base,resnet-50 --runs 7 --rss 3
     python bench/overhead.py --json bench/results.json
 
-Targets (issue #2): median ratio <= 1.05 on bert-base and resnet-50 for both exporters,
+Targets: median ratio <= 1.05 on bert-base and resnet-50 for both exporters,
 peak RSS ratio <= 1.2. This is a benchmark, not a test: it asserts nothing.
 """
 
@@ -62,7 +62,8 @@ def prepare(name: str):
 
 def bare_export(model, tensors, constants, exporter: str, path: Path) -> None:
     """The plain call a user would make. TorchScript needs the keyword adapter to run at
-    all on transformers 5 models (FINDINGS), so both sides use it."""
+    all on transformers 5 models ("got multiple values for argument 'use_cache'"), so both
+    sides use it."""
     import torch
 
     from modelexport.htp.torchscript import keyword_forward
@@ -79,15 +80,16 @@ def bare_export(model, tensors, constants, exporter: str, path: Path) -> None:
 def htp_export(source, loaded, specs, exporter: str, path: Path) -> float:
     """Export with modelexport; returns the seconds of its own phases (the work a bare
     export does not do: inputs, call tree, projection, sidecar validation)."""
-    from modelexport.htp.export import ExportOptions, export_module
+    from modelexport.htp.export import export_module
+    from modelexport.htp.options import ExportOptions
 
     options = ExportOptions(exporter=exporter, inputs=tuple(specs))
-    timings = export_module(loaded.model, loaded.config, path, options, source).sidecar["timings"]
+    timings = export_module(loaded.model, loaded.config, path, options, source).sidecar.timings
     return sum(timings[phase] for phase in ("inputs", "trace", "project", "validate"))
 
 
 def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, Any]:
-    from modelexport import stats
+    from modelexport.gate import stats
 
     source, loaded, specs, tensors, constants = prepare(name)
     samples: dict[str, list[float]] = {"bare": [], "modelexport": []}
@@ -140,7 +142,7 @@ def child_rss(name: str, exporter: str, side: str, workdir: Path) -> int:
 
 
 def run_child(name: str, exporter: str, side: str, workdir: Path) -> None:
-    from modelexport.worker import peak_rss_bytes
+    from modelexport.gate.worker import peak_rss_bytes
 
     source, loaded, specs, tensors, constants = prepare(name)
     path = workdir / f"rss-{name}-{exporter}-{side}.onnx"

@@ -12,6 +12,7 @@ leaked nowhere.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -139,3 +140,16 @@ def assert_not_leaked(secret: str, root: Path, procs: list[subprocess.CompletedP
     for path in root.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
+
+
+def actions_env(directory: Path, fake: FakeGitHub, event: dict[str, Any], token: str
+                ) -> dict[str, str]:
+    """The environment a GitHub Actions step sees, talking to ``fake``, for ``event``."""
+    (directory / "event.json").write_text(json.dumps(event))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    return env | {
+        "GITHUB_ACTIONS": "true", "GITHUB_API_URL": fake.url, "GITHUB_TOKEN": token,
+        "GITHUB_REPOSITORY": fake.repository, "GITHUB_EVENT_PATH": str(directory / "event.json"),
+        "GITHUB_OUTPUT": str(directory / "output"),
+        "GITHUB_STEP_SUMMARY": str(directory / "summary.md"),
+    }

@@ -120,6 +120,7 @@ def outputs(workspace: Path) -> dict[str, str]:
     return found
 
 
+@pytest.mark.export
 def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitHub) -> None:
     (tmp_path / "models.yaml").write_text(TINY_BERT)
     token = {"GITHUB-TOKEN": TOKEN, "HF-TOKEN": HF_TOKEN}
@@ -163,6 +164,7 @@ def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitH
         assert_not_leaked(secret, tmp_path, runs)
 
 
+@pytest.mark.export
 def test_entrypoint_failure_decides_the_exit_code_unless_told_not_to(
         tmp_path: Path, fake: FakeGitHub) -> None:
     # hidden_size 30 is no multiple of 4 heads: the model cannot be built, a failure.

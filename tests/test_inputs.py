@@ -9,6 +9,8 @@ from modelexport import inputs
 from modelexport.errors import UsageError
 from modelexport.inputs import InputSpec
 
+pytestmark = pytest.mark.export
+
 
 class TextConfig:
     vocab_size = 50

@@ -1,31 +1,30 @@
-"""Command line: parse, call the library, print. Exit codes: 0 ok, 1 failed, 2 usage error.
+"""Command line: the parser, dispatch to ``commands/<name>.py``, and the error edge.
+Exit codes: 0 ok, 1 failed, 2 usage error.
 
-Nothing heavy is imported at module level so that ``--help`` answers at once and the
-commands that do not export work without torch.
+Each command module is imported only when it runs, and nothing heavy at all here, so that
+``--help`` answers at once and the commands that do not export work without torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import logging
 import os
-import signal
 import sys
 import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from modelexport import __version__
-from modelexport.errors import MissingExtraError, ModelExportError, UsageError
+from modelexport.errors import ModelExportError
+from modelexport.htp.options import REQUESTABLE, ExportOptions
+from modelexport.sources import Source
 
-if TYPE_CHECKING:
-    from modelexport.gate import Judgement
-    from modelexport.github import Annotation
-    from modelexport.manifest import Manifest, ModelSpec, Problem
-    from modelexport.runner import Progress
+# The one folder a run writes to unless told otherwise (the action's output-dir too).
+DEFAULT_OUTPUT_DIR = Path("modelexport-out")
+DEFAULT_RESULTS = DEFAULT_OUTPUT_DIR / "results.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,13 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--model-type", help="build from a config of this type, random weights")
     source.add_argument("--config", action="append", default=[], metavar="KEY=VALUE,...",
                         help="config overrides for --model-type (repeatable)")
-    source.add_argument("--model-class", default="AutoModel",
-                        help="transformers Auto class to instantiate (default: AutoModel)")
-    source.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
+    source.add_argument("--model-class", default=Source.model_class,
+                        help="transformers Auto class to instantiate (default: %(default)s)")
+    source.add_argument("--seed", type=int, default=Source.seed,
+                        help="seed for weights and inputs")
     source.add_argument("--trust-remote-code", action="store_true",
                         help="allow the model's own Python code from the hub to run")
     how = export.add_argument_group("export")
-    how.add_argument("--exporter", choices=["auto", "torchscript", "dynamo"], default="auto",
+    how.add_argument("--exporter", choices=REQUESTABLE, default=ExportOptions.exporter,
                      help="auto: TorchScript, then dynamo if it fails (default)")
     how.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     how.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write no node metadata into the ONNX file (sidecar only)")
     how.add_argument("--validate", action="store_true",
                      help="run onnx.checker (full) and compare onnxruntime with PyTorch")
-    how.add_argument("--tolerance", type=float, default=1e-4,
-                     help="max abs difference allowed by --validate (default: 1e-4)")
-    export.set_defaults(func=_export)
+    how.add_argument("--tolerance", type=float, default=ExportOptions.tolerance,
+                     help="max abs difference allowed by --validate (default: %(default)g)")
+    export.set_defaults(command_module="export")
 
     check = commands.add_parser(
         "check", parents=[common], help="the gate: export a manifest's models, compare, verdict",
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("manifest", type=Path)
     check.add_argument("--baseline", type=Path, help="baseline JSON to compare with")
-    check.add_argument("--results", type=Path, default=Path("modelexport-results.json"),
+    check.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                        help="where to write this run's results (default: %(default)s)")
     check.add_argument("--select", action="append", default=[], metavar="TAG",
                        help="only models with this tag (repeatable)")
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allowed slowdown of the median for every model, e.g. 0.10 "
                        "(default: manifest, else 0.10)")
     _report_options(check)
-    check.set_defaults(func=_check)
+    check.set_defaults(command_module="check")
 
     compare = commands.add_parser(
         "compare", parents=[common], help="verdict from stored results and baseline",
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--manifest", type=Path,
                          help="take thresholds and accepted regressions from this manifest")
     _report_options(compare)
-    compare.set_defaults(func=_compare)
+    compare.set_defaults(command_module="compare")
 
     comment = commands.add_parser(
         "comment", parents=[common], help="post a markdown report as the sticky PR comment",
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     comment.add_argument("--results", type=Path, required=True)
     comment.add_argument("--comment-key", metavar="KEY",
                          help="which sticky comment (default: the results' manifest and shard)")
-    comment.set_defaults(func=_comment)
+    comment.set_defaults(command_module="comment")
 
     baseline = commands.add_parser("baseline", parents=[common], help="manage the baseline")
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     update.add_argument("--results", type=Path, required=True)
     update.add_argument("--baseline", type=Path, required=True)
-    update.set_defaults(func=_baseline_update)
+    update.set_defaults(command_module="baseline")
 
     merge = commands.add_parser(
         "merge", parents=[common], help="merge shard results into one results file",
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("files", nargs="+", type=Path, metavar="RESULTS")
     merge.add_argument("-o", "--output", type=Path, required=True)
-    merge.set_defaults(func=_merge)
+    merge.set_defaults(command_module="merge")
 
     validate = commands.add_parser(
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
@@ -151,42 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the file agree with it). Needs no torch except to read ONNX files.",
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    validate.set_defaults(func=_validate)
+    validate.set_defaults(command_module="validate")
     return parser
-
-
-def _export(args: argparse.Namespace) -> int:
-    from modelexport import inputs, sources
-
-    source = sources.from_cli(
-        args.model, model_type=args.model_type, config=args.config, revision=args.revision,
-        seed=args.seed, model_class=args.model_class, trust_remote_code=args.trust_remote_code,
-    )
-    specs = tuple(inputs.parse_spec(text) for text in args.input)
-    try:
-        from modelexport.htp.export import ExportOptions, export
-    except ImportError as exc:
-        raise MissingExtraError(exc.name or "torch") from exc
-    options = ExportOptions(
-        exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
-        tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,
-        external_data=args.external_data,
-    )
-    result = export(source, args.output, options)
-    stats = result.statistics
-    export_info = result.sidecar["export"]
-    share = 100 * stats["unattributed"] / max(stats["nodes"], 1)
-    print(
-        f"{result.onnx_path}: {stats['nodes']} nodes, {stats['exact']} exact, "
-        f"{stats['inferred']} inferred, {stats['unattributed']} unattributed ({share:.1f} %); "
-        f"{export_info['exporter']} opset {export_info['opset']}, "
-        f"{sum(result.sidecar['timings'].values()):.2f} s"
-    )
-    parity = result.sidecar["validation"]["parity"]
-    if parity is not None:
-        print(f"validated: onnx.checker ok, onnxruntime max abs diff {parity['max_abs_diff']:.2g}")
-    print(f"sidecar: {result.sidecar_path}")
-    return 0
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
@@ -203,219 +169,14 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
                         help="which sticky comment (default: the manifest and shard)")
 
 
-def _check(args: argparse.Namespace) -> int:
-    from modelexport import gate, github, manifest
-
-    if args.update_baseline and args.baseline is None:
-        raise UsageError("--update-baseline needs --baseline FILE")
-    if args.repeats is not None and args.repeats < 1:
-        raise UsageError(f"--repeats {args.repeats}: needs at least 1")
-    if args.threshold is not None and args.threshold < 0:
-        raise UsageError(f"--threshold {args.threshold:g}: a slowdown, e.g. 0.10 for +10 %")
-    if importlib.util.find_spec("torch") is None:  # say so once, not once per model
-        raise MissingExtraError("torch")
-    loaded = manifest.load(args.manifest).overridden(repeats=args.repeats,
-                                                     time_threshold=args.threshold)
-    _warn_about(loaded.warnings)
-    specs = loaded.select(args.select)
-    if not specs:
-        raise UsageError(f"{args.manifest}: no model has tag(s) {', '.join(args.select)}")
-    shard = None
-    if args.shard:
-        specs, shard = _my_shard(specs, args.shard, args.baseline)
-    context = {"shard": shard, "pull_request": github.pull_request(os.environ)}
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        current = gate.measure(loaded, specs, args.results, _ProgressPrinter(), context)
-    except KeyboardInterrupt:
-        print(f"modelexport: interrupted; finished models are in {args.results}",
-              file=sys.stderr)
-        return 130
-    judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift,
-                           scope={spec.name for spec in specs})
-    _print_reports(judgement, args, args.results, loaded)
-    if args.update_baseline:
-        _write_baseline(current, args.baseline)
-    return 1 if judgement.failed else 0
-
-
-class _ProgressPrinter:
-    """On a terminal, one line per model rewritten in place; in a CI log, a plain line
-    each time a model reaches a new stage."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stdout.isatty()
-        self.last: tuple[int, str] | None = None
-
-    def __call__(self, progress: Progress) -> None:
-        if self.tty:
-            print("\r\x1b[K" + progress.line(), end="\n" if progress.done else "", flush=True)
-        elif progress.done or (progress.index, progress.stage) != self.last:
-            print(progress.line(), flush=True)
-        self.last = (progress.index, progress.stage)
-
-
-def _my_shard(specs: list[ModelSpec], text: str, baseline: Path | None
-              ) -> tuple[list[ModelSpec], dict[str, Any]]:
-    from modelexport import results
-
-    index, sep, count = text.partition("/")
-    if not (sep and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
-        raise UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 1/2")
-    known = results.load(baseline, kind="baseline") if baseline and baseline.is_file() else None
-    names = [spec.name for spec in specs]
-    mine = set(results.shards(names, int(count), results.durations(known))[int(index) - 1])
-    shard = {"index": int(index), "count": int(count), "selected": names}
-    return [spec for spec in specs if spec.name in mine], shard
-
-
-def _merge(args: argparse.Namespace) -> int:
-    from modelexport import results
-
-    merged = results.merge([(path, results.load(path, kind="results")) for path in args.files])
-    results.write(args.output, merged)
-    print(f"{args.output}: {len(merged['models'])} models from {len(args.files)} files")
-    return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _compare(args: argparse.Namespace) -> int:
-    from modelexport import gate, manifest, results
-
-    current = results.load(args.results, kind="results")
-    loaded = manifest.load(args.manifest) if args.manifest else None
-    judgement = gate.judge(current, args.baseline, gate.policies(loaded), args.allow_env_drift)
-    _print_reports(judgement, args, args.results, loaded)
-    return 1 if judgement.failed else 0
-
-
-def _print_reports(judgement: Judgement, args: argparse.Namespace, results_path: Path,
-                   loaded: Manifest | None) -> None:
-    from modelexport import github, report
-
-    baseline_arg = getattr(args, "baseline", None) or Path("baseline.json")
-    hint = report.update_hint(str(results_path), str(baseline_arg))
-    print(report.terminal(judgement.verdicts, judgement.notes), end="")
-    markdown = report.markdown(judgement.verdicts, judgement.results, judgement.baseline,
-                               judgement.notes, hint)
-    if args.report_md:
-        args.report_md.write_text(markdown)
-    if args.report_json:
-        args.report_json.write_text(report.as_json(judgement.verdicts, judgement.notes))
-    env = os.environ
-    notes = []
-    if github.in_actions(env):
-        lines = {spec.name: spec.line for spec in loaded.models} if loaded else {}
-        notes += report.annotations(judgement.verdicts, str(loaded.path) if loaded else None,
-                                    lines)
-        github.publish(env, markdown, report.outputs(
-            judgement.verdicts, str(results_path), str(args.report_md or "")))
-    if args.comment:
-        key = args.comment_key or _comment_key(judgement.results)
-        notes.append(github.comment(env, markdown, key, judgement.results.get("pull_request")
-                                    or github.pull_request(env)))
-    _announce(notes)
-
-
-def _comment_key(results: dict[str, Any]) -> str:
-    shard = results.get("shard")
-    where = results["manifest"]["path"]
-    return f"{where} shard {shard['index']}/{shard['count']}" if shard else where
-
-
-def _comment(args: argparse.Namespace) -> int:
-    from modelexport import github, results
-
-    current = results.load(args.results, kind="results")
-    try:
-        body = args.report.read_text("utf-8")
-    except OSError as exc:
-        raise UsageError(f"{args.report}: cannot read: {exc.strerror}") from exc
-    target = current.get("pull_request")
-    _announce([github.comment(os.environ, body, args.comment_key or _comment_key(current),
-                              target)])
-    return 0
-
-
-def _announce(notes: list[Annotation]) -> None:
-    """Annotations as workflow commands in Actions, else plain lines (warnings to stderr)."""
-    from modelexport import github
-
-    if github.in_actions(os.environ):
-        for line in github.workflow_commands(notes):
-            print(line, flush=True)
-        return
-    for note in notes:
-        stream = sys.stdout if note.kind == "notice" else sys.stderr
-        where = f"{note.file}:{note.line}: " if note.file else ""
-        print(f"modelexport: {note.kind}: {where}{note.message}", file=stream)
-
-
-def _warn_about(warnings: Sequence[Problem]) -> None:
-    _announce(_on_their_lines("warning", warnings))
-
-
-def _on_their_lines(kind: str, problems: Sequence[Problem], title: str | None = None
-                    ) -> list[Annotation]:
-    from modelexport.github import Annotation
-
-    return [Annotation(kind, p.message, str(p.path), p.line, title) for p in problems]
-
-
-def _baseline_update(args: argparse.Namespace) -> int:
-    from modelexport import results
-
-    _write_baseline(results.load(args.results, kind="results"), args.baseline)
-    return 0
-
-
-def _write_baseline(current: dict[str, Any], path: Path) -> None:
-    from modelexport import results
-
-    previous = results.load(path, kind="baseline") if path.is_file() else None
-    results.write(path, results.updated_baseline(current, previous))
-    print(f"baseline written: {path}")
-
-
-def _validate(args: argparse.Namespace) -> int:
-    failed = 0
-    for path in args.files:
-        if not path.is_file():
-            print(f"modelexport: error: {path}: no such file", file=sys.stderr)
-            failed += 1
-            continue
-        try:
-            print(_validate_one(path))
-        except MissingExtraError:
-            raise
-        except ModelExportError as exc:
-            print(f"modelexport: error: {exc}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
-
-
-def _validate_one(path: Path) -> str:
-    from modelexport import manifest, metadata
-
-    if path.suffix in (".yaml", ".yml"):
-        loaded = manifest.load(path)
-        _warn_about(loaded.warnings)
-        return f"{path}: valid manifest, {len(loaded.models)} models"
-    result = metadata.check(path)
-    against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
-    return f"{result.sidecar}: valid, {result.nodes} nodes{against}"
-
-
 def _annotate(exc: ModelExportError) -> None:
     """In Actions, put manifest problems on their lines of the manifest."""
-    from modelexport import github
-    from modelexport.manifest import ManifestError
+    from modelexport.commands import console
+    from modelexport.gate.manifest import ManifestError
+    from modelexport.publish import github, report
 
     if isinstance(exc, ManifestError) and github.in_actions(os.environ):
-        _announce(_on_their_lines("error", exc.problems, "modelexport: manifest"))
+        console.announce(report.located("error", exc.problems, "modelexport: manifest"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -429,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in (*libraries, "huggingface_hub"):
             logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        return args.func(args)
+        command = importlib.import_module(f"modelexport.commands.{args.command_module}")
+        return command.run(args)
     except ModelExportError as exc:
         if args.debug:
             traceback.print_exc()

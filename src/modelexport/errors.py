@@ -68,3 +68,17 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, without terminal colours ('' if none)."""
     text = _ANSI.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else ""
+
+
+def describe(exc: BaseException, limit: int = 500) -> str:
+    """``Type: first line``, plus the root cause when a library wrapped one: how a
+    failure from code that is not ours (an exporter, a checker) reads in one line."""
+
+    def line(e: BaseException) -> str:
+        return f"{type(e).__name__}: {first_line(e)}"
+
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    message = line(exc) if root is exc else f"{line(exc)} (cause: {line(root)})"
+    return message[:limit]

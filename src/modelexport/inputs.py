@@ -35,7 +35,18 @@ class InputSpec:
     low: float | None = None  # None: the rule's range for this name, else [0, 1)
     high: float | None = None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InputSpec:
+        low, high = data.get("range", (None, None))
+        return cls(data["name"], tuple(data["shape"]), data.get("dtype", "float32"), low, high)
+
     def to_json(self) -> dict[str, Any]:
+        """As a manifest writes it: with ``range`` when one was given."""
+        data = self.signature_json()
+        return data if self.low is None else {**data, "range": [self.low, self.high]}
+
+    def signature_json(self) -> dict[str, Any]:
+        """What the export was fed, as the sidecar records it: name, shape, dtype."""
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 

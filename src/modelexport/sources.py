@@ -48,6 +48,10 @@ class Source:
             return str(self.path)
         return f"{self.model_type} (config)"
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Source:
+        return cls(**data)
+
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, {})}
 

@@ -15,7 +15,7 @@ from modelexport.errors import UsageError
 from modelexport.htp.project import GraphNode, dynamo_resolver
 
 # Below this the exporter runs the ONNX version converter, which drops every node's
-# metadata (FINDINGS: bert-base 0/493 nodes tagged at opset 17).
+# metadata (measured, torch 2.13: bert-base, 0 of 493 nodes tagged at opset 17).
 MIN_OPSET = 18
 
 

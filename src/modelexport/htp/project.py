@@ -12,9 +12,10 @@ import ast
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from modelexport.htp.trace import CallTree
+from modelexport.sidecar import TagStatistics
 
 EXACT, INFERRED, UNATTRIBUTED = "exact", "inferred", "unattributed"
 
@@ -188,20 +189,20 @@ def _common_ancestor(modules: set[str], tree: CallTree) -> str:
     return ".".join(prefix)
 
 
-def statistics(nodes: list[GraphNode], tags: list[Tag], tree: CallTree) -> dict[str, Any]:
+def statistics(nodes: list[GraphNode], tags: list[Tag], tree: CallTree) -> TagStatistics:
     hows = Counter(t.how for t in tags)
     reasons: dict[str, Counter[str]] = {INFERRED: Counter(), UNATTRIBUTED: Counter()}
     for tag in tags:
         if tag.how != EXACT:
             reasons[tag.how][str(tag.reason)] += 1
-    return {
-        "nodes": len(nodes),
-        "exact": hows[EXACT],
-        "inferred": hows[INFERRED],
-        "unattributed": hows[UNATTRIBUTED],
-        "inferred_reasons": dict(reasons[INFERRED]),
-        "unattributed_reasons": dict(reasons[UNATTRIBUTED]),
-        "modules_called": len(tree.called),
-        "modules_with_nodes": len({t.module for t in tags if t.module is not None}),
-        "op_types": dict(sorted(Counter(n.op_type for n in nodes).items())),
-    }
+    return TagStatistics(
+        nodes=len(nodes),
+        exact=hows[EXACT],
+        inferred=hows[INFERRED],
+        unattributed=hows[UNATTRIBUTED],
+        inferred_reasons=dict(reasons[INFERRED]),
+        unattributed_reasons=dict(reasons[UNATTRIBUTED]),
+        modules_called=len(tree.called),
+        modules_with_nodes=len({t.module for t in tags if t.module is not None}),
+        op_types=dict(sorted(Counter(n.op_type for n in nodes).items())),
+    )

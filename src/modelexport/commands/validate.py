@@ -1,0 +1,40 @@
+"""``modelexport validate``: manifests, sidecars, and ONNX files against their sidecars."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modelexport import sidecar
+from modelexport.commands import console
+from modelexport.errors import MissingExtraError, ModelExportError
+from modelexport.gate import manifest
+from modelexport.publish import report
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        if not path.is_file():
+            print(f"modelexport: error: {path}: no such file", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            print(_validate_one(path))
+        except MissingExtraError:
+            raise
+        except ModelExportError as exc:
+            print(f"modelexport: error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _validate_one(path: Path) -> str:
+    if path.suffix in (".yaml", ".yml"):
+        loaded = manifest.load(path)
+        console.announce(report.located("warning", loaded.warnings))
+        return f"{path}: valid manifest, {len(loaded.models)} models"
+    result = sidecar.verify(path)
+    against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
+    return f"{result.sidecar}: valid, {result.nodes} nodes{against}"

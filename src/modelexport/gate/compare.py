@@ -1,0 +1,140 @@
+"""Verdicts: current results against the baseline, per model. Pure functions, no torch.
+
+A time regression needs all three: the median slower by more than the threshold, the
+slowdown significant (Mann-Whitney, or non-overlapping ranges with too few samples), and
+larger than an absolute floor. Other gates: a failed export, an invalid sidecar, a failed
+checker or parity check, more unattributed nodes, a node count or file size grown beyond
+its threshold.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from enum import Enum
+
+from modelexport.gate import stats
+from modelexport.gate.manifest import AllowRegression, Thresholds
+from modelexport.gate.records import Failed, Measured, ModelResult
+from modelexport.gate.results import Results
+
+
+class Outcome(str, Enum):
+    """A model's verdict. The value is what reports and JSON say."""
+
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    UNCHANGED = "unchanged"
+    NEW = "new"
+    MISSING = "missing"
+    FAILED = "failed"
+    NOT_COMPARABLE = "not-comparable"
+    ACCEPTED = "accepted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def fails_build(self) -> bool:
+        return self in (Outcome.REGRESSED, Outcome.FAILED)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a model is held to: its thresholds and an accepted regression, if any."""
+
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    allow: AllowRegression | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    verdict: Outcome
+    reasons: tuple[str, ...] = ()
+    baseline_s: float | None = None  # median gated seconds
+    current_s: float | None = None
+    time: stats.TimeComparison | None = None
+    accepted: str | None = None  # the reason given in the manifest
+
+
+def compare_model(name: str, current: ModelResult | None, baseline: ModelResult | None,
+                  policy: Policy, today: datetime.date, comparable: bool) -> Verdict:
+    before = baseline if isinstance(baseline, Measured) else None
+    before_s = before.median_s if before else None
+    if current is None:
+        return Verdict(name, Outcome.MISSING, ("in the baseline, not in this run",),
+                       baseline_s=before_s)
+    if isinstance(current, Failed):
+        return Verdict(name, Outcome.FAILED, (current.error,), baseline_s=before_s)
+    problems = _health(current)
+    if problems:
+        return Verdict(name, Outcome.FAILED, tuple(problems), baseline_s=before_s,
+                       current_s=current.median_s)
+    if before is None:
+        return Verdict(name, Outcome.NEW, ("no baseline yet",), current_s=current.median_s)
+    return _timed(name, current, before, policy, today, comparable)
+
+
+def _timed(name: str, current: Measured, before: Measured, policy: Policy,
+           today: datetime.date, comparable: bool) -> Verdict:
+    limits = policy.thresholds
+    time = stats.compare_times(current.total, before.total, limits.alpha)
+    reasons = _growth(current, before, limits)
+    slower = (time.ratio > 1 + limits.time and time.significant and time.delta > limits.floor)
+    if slower:
+        reasons.insert(0, f"time +{100 * (time.ratio - 1):.1f} % "
+                          f"({before.median_s:.3f} s -> {current.median_s:.3f} s)")
+    faster = (time.ratio < 1 / (1 + limits.time) and -time.delta > limits.floor
+              and stats.compare_times(before.total, current.total, limits.alpha).significant)
+    common = {"baseline_s": before.median_s, "current_s": current.median_s, "time": time}
+    if not comparable:
+        return Verdict(name, Outcome.NOT_COMPARABLE, ("environment differs from the baseline's",),
+                       **common)
+    if reasons:
+        allow = policy.allow
+        if allow is not None and allow.until >= today:
+            return Verdict(name, Outcome.ACCEPTED, tuple(reasons), accepted=allow.reason,
+                           **common)
+        return Verdict(name, Outcome.REGRESSED, tuple(reasons), **common)
+    return Verdict(name, Outcome.IMPROVED if faster else Outcome.UNCHANGED, (), **common)
+
+
+def _health(record: Measured) -> list[str]:
+    problems = []
+    if not record.schema_valid:
+        problems.append("sidecar does not validate against its schema")
+    if record.validation.checker is False:
+        problems.append("onnx.checker failed")
+    parity = record.validation.parity
+    if parity and not parity.passed:
+        problems.append(f"onnxruntime differs from PyTorch by {parity.max_abs_diff:.3g}")
+    return problems
+
+
+def _growth(current: Measured, baseline: Measured, limits: Thresholds) -> list[str]:
+    reasons = []
+    now, before = current.statistics, baseline.statistics
+    if now.unattributed > before.unattributed:
+        reasons.append(f"unattributed nodes {before.unattributed} -> {now.unattributed}")
+    if now.nodes > before.nodes * (1 + limits.nodes):
+        reasons.append(f"nodes {before.nodes} -> {now.nodes}")
+    if current.onnx_bytes > baseline.onnx_bytes * (1 + limits.size):
+        reasons.append(f"ONNX size {baseline.onnx_bytes} -> {current.onnx_bytes} bytes")
+    return reasons
+
+
+def compare(results: Results, baseline: Results | None, policies: dict[str, Policy],
+            today: datetime.date, comparable: bool) -> list[Verdict]:
+    """A verdict for every model in the results or the baseline, in a stable order."""
+    base_models = baseline.models if baseline else {}
+    names = list(results.models) + [n for n in base_models if n not in results.models]
+    return [
+        compare_model(name, results.models.get(name), base_models.get(name),
+                      policies.get(name, Policy()), today, comparable)
+        for name in names
+    ]
+
+
+def failed(verdicts: list[Verdict]) -> bool:
+    return any(v.verdict.fails_build for v in verdicts)

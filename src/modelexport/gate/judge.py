@@ -1,0 +1,58 @@
+"""Judging a run: load the baseline, scope it, flag a different environment, and compare.
+No torch."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from modelexport.gate import compare, results
+from modelexport.gate.manifest import Manifest
+from modelexport.gate.results import Results
+
+
+@dataclass
+class Judgement:
+    verdicts: list[compare.Verdict]
+    results: Results
+    baseline: Results | None
+    notes: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return compare.failed(self.verdicts)
+
+
+def judge(current: Results, baseline_path: Path | None,
+          policies: dict[str, compare.Policy], allow_env_drift: bool,
+          scope: set[str] | None = None, today: datetime.date | None = None) -> Judgement:
+    """Verdicts for the models in ``scope`` (default: all); baseline models outside it
+    (another shard, another --select) are not "missing"."""
+    notes: list[str] = []
+    baseline = None
+    if baseline_path is not None and baseline_path.is_file():
+        baseline = results.load(baseline_path, kind="baseline")
+        if scope is not None:
+            baseline = replace(baseline, models={n: r for n, r in baseline.models.items()
+                                                 if n in scope})
+    elif baseline_path is not None:
+        notes.append(f"no baseline at {baseline_path}: every model is new")
+    comparable = True
+    if baseline is not None:
+        drift = current.environment.drift(baseline.environment)
+        if drift:
+            notes.append("environment differs from the baseline's: " + "; ".join(drift))
+            comparable = allow_env_drift
+            if not comparable:
+                notes.append("timings are not comparable (pass --allow-env-drift to gate "
+                             "them anyway)")
+    verdicts = compare.compare(current, baseline, policies, today or datetime.date.today(),
+                               comparable)
+    return Judgement(verdicts, current, baseline, notes)
+
+
+def policies(manifest: Manifest | None) -> dict[str, compare.Policy]:
+    if manifest is None:
+        return {}
+    return {m.name: compare.Policy(m.thresholds, m.allow_regression) for m in manifest.models}

@@ -1,0 +1,273 @@
+"""The manifest: which models a gate exports, how, and with what thresholds.
+
+YAML is read with line numbers kept, so every problem reads ``models.yaml:14:
+models[2].source.revision: ...``. Structure is checked by ``schemas/manifest.schema.json``,
+meaning (unique names, one kind of source, dates) here. No torch is imported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from modelexport import schemas
+from modelexport.errors import UsageError
+from modelexport.htp.options import Exporter
+from modelexport.inputs import InputSpec
+from modelexport.sources import Source
+
+SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    time: float = 0.10  # allowed slowdown of the median (+10 %)
+    alpha: float = 0.01  # significance a time regression needs
+    floor: float = 0.05  # seconds a time regression must exceed
+    size: float = 0.05  # allowed growth of the ONNX file
+    nodes: float = 0.05  # allowed growth of the node count
+
+
+@dataclass(frozen=True)
+class AllowRegression:
+    reason: str
+    until: datetime.date
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    source: Source
+    line: int
+    exporter: Exporter = "auto"
+    opset: int | None = None
+    inputs: tuple[InputSpec, ...] = ()
+    repeats: int = 5
+    timeout: float = 900.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    tags: tuple[str, ...] = ()
+    allow_regression: AllowRegression | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    models: tuple[ModelSpec, ...]
+    digest: str  # sha256 of the file: results say which manifest they came from
+    warnings: tuple[Problem, ...] = ()
+
+    def overridden(self, repeats: int | None = None, time_threshold: float | None = None
+                   ) -> Manifest:
+        """This manifest with ``repeats`` / the time threshold set for every model."""
+        models = tuple(
+            replace(m, repeats=repeats or m.repeats,
+                    thresholds=m.thresholds if time_threshold is None
+                    else replace(m.thresholds, time=time_threshold))
+            for m in self.models
+        )
+        return replace(self, models=models)
+
+    def select(self, tags: list[str]) -> list[ModelSpec]:
+        """Models carrying any of ``tags`` (all models when none are given)."""
+        if not tags:
+            return list(self.models)
+        return [m for m in self.models if set(m.tags) & set(tags)]
+
+
+class Problem(NamedTuple):
+    """A place in a manifest and what is wrong there (or worth a warning)."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class ManifestError(UsageError):
+    def __init__(self, problems: list[Problem]) -> None:
+        lines = "\n  ".join(str(p) for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the manifest:\n  {lines}")
+        self.problems = problems
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that keeps dates as strings, so the schema sees what the user wrote."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int],
+           problems: list[tuple[int, str]]) -> None:
+    """Record the line of every value (its key's line, for mapping values)."""
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = key.value
+            if name in seen:
+                line = key.start_mark.line + 1
+                problems.append((line, f"{schemas.json_path(path)}: duplicate key {name!r}"))
+            seen.add(name)
+            out[(*path, name)] = key.start_mark.line + 1
+            _lines(value, (*path, name), out, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), out, problems)
+
+
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
+    return f"unknown key{hint}"
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int:
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def load(path: Path) -> Manifest:
+    """Read and check a manifest. Raises ManifestError listing every problem found."""
+    raw, node, document = _parse(path)
+    lines: dict[tuple[Any, ...], int] = {}
+    found: list[tuple[int, str]] = []
+    if node is not None:
+        _lines(node, (), lines, found)
+    found += _schema_problems(document, lines)
+    if found:
+        raise ManifestError([Problem(path, *found_at) for found_at in sorted(found)])
+
+    problems: list[tuple[int, str]] = []
+    warnings: list[tuple[int, str]] = []
+    models = []
+    defaults = document.get("defaults", {})
+    first_line: dict[str, int] = {}
+    for index, entry in enumerate(document["models"]):
+        here = Located(lines, ("models", index))
+        name = entry["name"]
+        if name in first_line:
+            problems.append(here.problem(("name",), f"duplicate name {name!r} "
+                                                    f"(first on line {first_line[name]})"))
+        first_line.setdefault(name, here.line(("name",)))
+        spec = _model_spec({**defaults, **entry}, defaults, here, problems, warnings)
+        if spec is not None:
+            models.append(spec)
+    if problems:
+        raise ManifestError([Problem(path, *found_at) for found_at in sorted(problems)])
+    return Manifest(path, tuple(models), hashlib.sha256(raw).hexdigest(),
+                    tuple(Problem(path, *found_at) for found_at in sorted(warnings)))
+
+
+def _parse(path: Path) -> tuple[bytes, yaml.Node | None, Any]:
+    """The file's bytes, its YAML node tree (for line numbers) and the plain document."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            document = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError([Problem(path, line, f"not valid YAML: {problem}")]) from exc
+    return raw, node, document
+
+
+def _schema_problems(document: Any, lines: dict[tuple[Any, ...], int]) -> list[tuple[int, str]]:
+    found = []
+    for error in schemas.validator_for(schemas.MANIFEST).iter_errors(document):
+        where = tuple(error.absolute_path)
+        message = error.message
+        if error.validator == "enum" and "propertyNames" in error.schema_path:
+            where = (*where, error.instance)
+            message = _unknown_key(error.instance, error.validator_value)
+        found.append((_line_of(lines, where), f"{schemas.json_path(where)}: {message}"))
+    return found
+
+
+@dataclass(frozen=True)
+class Located:
+    """A place in the document, to word problems about what lies below it."""
+
+    lines: dict[tuple[Any, ...], int]
+    at: tuple[Any, ...]
+
+    def line(self, sub: tuple[Any, ...] = ()) -> int:
+        return _line_of(self.lines, (*self.at, *sub))
+
+    def problem(self, sub: tuple[Any, ...], message: str) -> tuple[int, str]:
+        return self.line(sub), f"{schemas.json_path((*self.at, *sub))}: {message}"
+
+
+def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located,
+                problems: list[tuple[int, str]], warnings: list[tuple[int, str]],
+                ) -> ModelSpec | None:
+    source_doc = entry["source"]
+    kinds = [key for key in SOURCE_KINDS if key in source_doc]
+    if len(kinds) != 1:
+        problems.append(here.problem(("source",), "needs exactly one of id (hub), path (local), "
+                                     f"config (random weights); has {', '.join(kinds) or 'none'}"))
+        return None
+    kind = SOURCE_KINDS[kinds[0]]
+    if kind == "hub" and "revision" not in source_doc:
+        warnings.append(here.problem(("source",), "no revision: pin a commit sha for "
+                                                  "reproducible exports"))
+    config = dict(source_doc.get("config", {}))
+    # Only what the manifest sets is passed on: the defaults live in Source and ModelSpec.
+    source = Source(
+        kind, model_type=config.pop("model_type", None), config=config,
+        **_present(source_doc, "id", "revision", "path", "seed"),
+        **_present(entry, "model_class", "trust_remote_code"),
+    )
+    allow = None
+    if "allow_regression" in entry:
+        allow = _allow_regression(entry["allow_regression"], here, problems, warnings)
+        if allow is None:
+            return None
+    thresholds = Thresholds(**{**defaults.get("thresholds", {}), **entry.get("thresholds", {})})
+    options = _present(entry, "exporter", "opset", "repeats", "timeout")
+    if "timeout" in options:
+        options["timeout"] = float(options["timeout"])
+    return ModelSpec(
+        name=entry["name"], source=source, line=here.line(), thresholds=thresholds,
+        inputs=tuple(InputSpec.from_json(i) for i in entry.get("inputs", ())),
+        tags=tuple(entry.get("tags", ())), allow_regression=allow, **options,
+    )
+
+
+def _present(document: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: document[key] for key in keys if key in document}
+
+
+def _allow_regression(allow: dict[str, Any], here: Located, problems: list[tuple[int, str]],
+                      warnings: list[tuple[int, str]]) -> AllowRegression | None:
+    try:
+        until = datetime.date.fromisoformat(allow["until"])
+    except ValueError:
+        problems.append(here.problem(("allow_regression", "until"),
+                                     f"{allow['until']!r} is not a date (YYYY-MM-DD)"))
+        return None
+    if until < datetime.date.today():
+        warnings.append(here.problem(("allow_regression", "until"),
+                                     f"expired on {until}: no longer accepted"))
+    return AllowRegression(allow["reason"], until)

@@ -1,0 +1,104 @@
+"""What crosses the process boundary between the runner and a worker: the job a worker
+is handed, and the result it hands back (one per model in a results file). No torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any, Literal
+
+from modelexport.htp.options import TOTAL, Exporter
+from modelexport.inputs import InputSpec
+from modelexport.sidecar import Fallback, TagStatistics, Validation
+from modelexport.sources import Source
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model for a worker to load, export once validated, then ``repeats`` times."""
+
+    name: str
+    source: Source
+    inputs: tuple[InputSpec, ...] = ()
+    exporter: Exporter = "auto"
+    opset: int | None = None
+    repeats: int = 5
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(data["name"], Source.from_json(data["source"]),
+                   tuple(InputSpec.from_json(i) for i in data["inputs"]), data["exporter"],
+                   data["opset"], data["repeats"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source.to_json(),
+                "inputs": [i.to_json() for i in self.inputs], "exporter": self.exporter,
+                "opset": self.opset, "repeats": self.repeats}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A model that exported: raw seconds per measured export, per phase and in total."""
+
+    samples: dict[str, list[float]]
+    load_s: float
+    download_s: float
+    peak_rss_bytes: int
+    onnx_bytes: int
+    exporter: str
+    opset: int
+    fallback: Fallback | None
+    statistics: TagStatistics
+    schema_valid: bool
+    validation: Validation
+    wall_s: float = 0.0  # the whole worker process, set by the runner
+    status: Literal["ok"] = field(default="ok", init=False)
+
+    @property
+    def total(self) -> list[float]:
+        """The gated seconds of each measured export: what a time verdict is decided on."""
+        return self.samples[TOTAL]
+
+    @property
+    def median_s(self) -> float:
+        return median(self.total)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "samples": self.samples, "load_s": self.load_s,
+            "download_s": self.download_s, "peak_rss_bytes": self.peak_rss_bytes,
+            "onnx_bytes": self.onnx_bytes, "exporter": self.exporter, "opset": self.opset,
+            "fallback": self.fallback.to_json() if self.fallback else None,
+            "statistics": self.statistics.to_json(), "schema_valid": self.schema_valid,
+            "validation": self.validation.to_json(), "wall_s": self.wall_s,
+        }
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A model that did not export: an error, a crash, a kill or a timeout."""
+
+    error: str
+    wall_s: float = 0.0
+    status: Literal["failed"] = field(default="failed", init=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "error": self.error, "wall_s": self.wall_s}
+
+
+ModelResult = Measured | Failed
+
+
+def model_result_from_json(data: dict[str, Any]) -> ModelResult:
+    """From a record that passed the results schema."""
+    if data["status"] != "ok":
+        return Failed(data["error"], data["wall_s"])
+    return Measured(
+        samples=data["samples"], load_s=data["load_s"], download_s=data["download_s"],
+        peak_rss_bytes=data["peak_rss_bytes"], onnx_bytes=data["onnx_bytes"],
+        exporter=data["exporter"], opset=data["opset"],
+        fallback=Fallback.from_json(data["fallback"]),
+        statistics=TagStatistics.from_json(data["statistics"]),
+        schema_valid=data["schema_valid"], validation=Validation.from_json(data["validation"]),
+        wall_s=data["wall_s"],
+    )

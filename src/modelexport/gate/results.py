@@ -1,0 +1,156 @@
+"""Results of a gate run, and the baseline they are compared with: one versioned JSON
+document (``schemas/results.schema.json``) wrapped in a class. Writes are atomic. No torch."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from modelexport import jsonfile, schemas
+from modelexport.environment import Environment
+from modelexport.errors import UsageError
+from modelexport.gate.manifest import Manifest
+from modelexport.gate.records import ModelResult, model_result_from_json
+
+Kind = Literal["results", "baseline"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The part of the selected models a ``check --shard I/N`` run covered."""
+
+    index: int
+    count: int
+    selected: tuple[str, ...]  # every model of every shard
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "count": self.count, "selected": list(self.selected)}
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The pull request a run was for: where the ``report`` mode posts its comment."""
+
+    repository: str
+    number: int
+
+
+@dataclass(frozen=True)
+class Results:
+    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/1.json"
+
+    kind: Kind
+    created: str
+    environment: Environment
+    manifest_path: str
+    manifest_sha256: str
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    shard: Shard | None = None
+    pull_request: PullRequest | None = None
+
+    @classmethod
+    def new(cls, manifest: Manifest, kind: Kind = "results") -> Results:
+        """An empty document for a run starting now, on this machine."""
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        return cls(kind, created, Environment.here(), str(manifest.path), manifest.digest)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Results:
+        """From a document that passed the schema (see ``load``)."""
+        shard, pull = data.get("shard"), data.get("pull_request")
+        return cls(
+            kind=data["kind"], created=data["created"],
+            environment=Environment.from_json(data["environment"]),
+            manifest_path=data["manifest"]["path"], manifest_sha256=data["manifest"]["sha256"],
+            models={name: model_result_from_json(r) for name, r in data["models"].items()},
+            shard=Shard(shard["index"], shard["count"], tuple(shard["selected"]))
+            if shard else None,
+            pull_request=PullRequest(**pull) if pull else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "$schema": self.SCHEMA_ID, "schema_version": self.SCHEMA_VERSION,
+            "kind": self.kind, "created": self.created,
+            "environment": self.environment.to_json(),
+            "manifest": {"path": self.manifest_path, "sha256": self.manifest_sha256},
+            "models": {name: record.to_json() for name, record in self.models.items()},
+        }
+        if self.shard:
+            document["shard"] = self.shard.to_json()
+        if self.pull_request:
+            document["pull_request"] = {"repository": self.pull_request.repository,
+                                        "number": self.pull_request.number}
+        return document
+
+    def with_model(self, name: str, record: ModelResult) -> Results:
+        return replace(self, models={**self.models, name: record})
+
+    def as_baseline(self, previous: Results | None) -> Results:
+        """This run as the new baseline; a model that failed keeps its previous entry."""
+        models = dict(previous.models) if previous else {}
+        models.update({n: r for n, r in self.models.items() if r.status == "ok"})
+        # The pull request a run was for is no property of the baseline made from it.
+        return replace(self, kind="baseline", models=dict(sorted(models.items())),
+                       pull_request=None)
+
+
+def load(path: Path, kind: Kind | None = None) -> Results:
+    """Read and validate a results or baseline file; a foreign or corrupt one is an error."""
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: corrupt: not JSON ({exc})") from exc
+    if not isinstance(document, dict) or document.get("$schema") != Results.SCHEMA_ID:
+        raise UsageError(f"{path}: not a modelexport results or baseline file")
+    problems = schemas.schema_errors(document, schemas.RESULTS)
+    if problems:
+        raise UsageError(f"{path}: corrupt: {problems[0]}")
+    if kind is not None and document["kind"] != kind:
+        raise UsageError(f"{path}: is a {document['kind']} file, expected {kind}")
+    return Results.from_json(document)
+
+
+def write(path: Path, results: Results) -> None:
+    document = results.to_json()
+    problems = schemas.schema_errors(document, schemas.RESULTS)
+    if problems:
+        raise ValueError(f"refusing to write an invalid {results.kind}: {problems[0]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    jsonfile.write_atomic(path, document)
+
+
+def write_baseline(results: Results, path: Path) -> None:
+    """Make ``results`` the baseline at ``path``, keeping entries of models that failed."""
+    previous = load(path, kind="baseline") if path.is_file() else None
+    write(path, results.as_baseline(previous))
+
+
+def merge(documents: list[tuple[Path, Results]]) -> Results:
+    """One results document from shard results: each selected model exactly once."""
+    if not documents:
+        raise UsageError("nothing to merge")
+    first_path, first = documents[0]
+    models: dict[str, ModelResult] = {}
+    seen_in: dict[str, Path] = {}
+    for path, document in documents:
+        if document.kind != "results":
+            raise UsageError(f"{path}: is a {document.kind} file, expected results")
+        if document.manifest_sha256 != first.manifest_sha256:
+            raise UsageError(f"{path}: from another manifest than {first_path}")
+        for name, record in document.models.items():
+            if name in models:
+                raise UsageError(f"{name}: in both {seen_in[name]} and {path}")
+            models[name] = record
+            seen_in[name] = path
+    selected = {n for _, d in documents if d.shard for n in d.shard.selected}
+    missing = sorted(selected - set(models))
+    if missing:
+        raise UsageError(f"missing from every shard: {', '.join(missing)}")
+    return replace(first, shard=None, models=dict(sorted(models.items())))

@@ -1,0 +1,184 @@
+"""Render verdicts: terminal table, markdown (PR comment / step summary), JSON. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from statistics import median
+
+from modelexport.gate.compare import Outcome, Verdict
+from modelexport.gate.manifest import Problem
+from modelexport.gate.records import Measured
+from modelexport.gate.results import Results
+from modelexport.htp.options import GATED_PHASES, TOTAL
+from modelexport.publish.github import Annotation
+
+EMOJI = {Outcome.REGRESSED: "🔴", Outcome.FAILED: "❌", Outcome.IMPROVED: "🟢",
+         Outcome.UNCHANGED: "⚪", Outcome.NEW: "🆕", Outcome.MISSING: "❔",
+         Outcome.NOT_COMPARABLE: "⚠️", Outcome.ACCEPTED: "🟡"}
+# Failing verdicts are errors; verdicts a reviewer should see but that pass are warnings.
+ANNOTATION_KIND = {Outcome.REGRESSED: "error", Outcome.FAILED: "error",
+                   Outcome.ACCEPTED: "warning", Outcome.NOT_COMPARABLE: "warning",
+                   Outcome.MISSING: "warning"}
+LIMIT = 60_000  # bytes; a PR comment holds 65,536 characters
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def _delta(verdict: Verdict) -> str:
+    return "-" if verdict.time is None else f"{100 * (verdict.time.ratio - 1):+.1f} %"
+
+
+def _p(verdict: Verdict) -> str:
+    if verdict.time is None:
+        return "-"
+    return "n/a" if verdict.time.p_value is None else f"{verdict.time.p_value:.3g}"
+
+
+def _why(verdict: Verdict) -> str:
+    text = "; ".join(verdict.reasons)
+    return f"{text} (accepted: {verdict.accepted})" if verdict.accepted else text
+
+
+def summary(verdicts: list[Verdict]) -> str:
+    counts = Counter(v.verdict.value for v in verdicts)
+    return ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "no models"
+
+
+def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
+    rows = [("model", "verdict", "baseline", "current", "delta", "p", "why")]
+    rows += [(v.name, v.verdict.value, _seconds(v.baseline_s), _seconds(v.current_s), _delta(v),
+              _p(v), _why(v)) for v in verdicts]
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
+             for row in rows]
+    return "\n".join([*lines, "", *notes, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
+
+
+def update_hint(results_path: str, baseline_path: str) -> str:
+    """How to make a run the baseline, or accept its slowdown: the report's last section."""
+    return (
+        "Make this run the baseline (on the default branch):\n\n"
+        f"```\nmodelexport baseline update --results {results_path} --baseline {baseline_path}\n"
+        "```\n\nWith the GitHub Action: run it with `mode: update-baseline` on the default "
+        "branch and commit the baseline file.\n\n"
+        "Accept an intended slowdown in the manifest instead:\n\n```yaml\n"
+        "allow_regression: {reason: \"why it is slower\", until: 2030-01-31}\n```"
+    )
+
+
+def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None,
+             notes: list[str], update_hint: str) -> str:
+    head = [f"### modelexport: {summary(verdicts)}", ""]
+    if notes:
+        head += [*[f"> {n}" for n in notes], ""]
+    head += ["| | model | baseline | current | Δ median | p | why |",
+             "|---|---|---|---|---|---|---|"]
+    rows = [f"| {EMOJI[v.verdict]} | `{v.name}` | {_seconds(v.baseline_s)} | "
+            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {_escape(_why(v))} |"
+            for v in verdicts]
+    tail = [
+        "", _details("Per-phase medians (seconds)", _phases(results)),
+        _details("Tag statistics", _tags(results)),
+        _details("Environment", _environment(results, baseline)),
+        _details("Updating the baseline", update_hint),
+    ]
+    text = "\n".join([*head, *rows, *tail]) + "\n"
+    if len(text.encode()) <= LIMIT:
+        return text
+    # Keep the verdict table (failing rows first) and drop the details.
+    failing = (EMOJI[Outcome.REGRESSED], EMOJI[Outcome.FAILED])
+    rows.sort(key=lambda row: row.split("|")[1].strip() not in failing)
+    kept: list[str] = []
+    budget = LIMIT - len("\n".join(head).encode()) - 200
+    for row in rows:
+        budget -= len(row.encode()) + 1
+        if budget < 0:
+            break
+        kept.append(row)
+    note = (f"\n_Truncated: {len(rows) - len(kept)} of {len(rows)} rows and the details left "
+            "out to stay under the comment size limit; see the JSON report._\n")
+    return "\n".join([*head, *kept]) + "\n" + note
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _details(summary_text: str, body: str) -> str:
+    return f"<details><summary>{summary_text}</summary>\n\n{body}\n\n</details>"
+
+
+def _measured(results: Results) -> list[tuple[str, Measured]]:
+    return [(n, r) for n, r in results.models.items() if isinstance(r, Measured)]
+
+
+def _phases(results: Results) -> str:
+    phases = [*GATED_PHASES, TOTAL]
+    lines = ["| model | load | " + " | ".join(phases) + " |", "|---" * (len(phases) + 2) + "|"]
+    for name, record in _measured(results):
+        cells = [f"{median(record.samples[p]):.3f}" if p in record.samples else "-"
+                 for p in phases]
+        lines.append(f"| `{name}` | {record.load_s:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _tags(results: Results) -> str:
+    lines = ["| model | exporter | nodes | exact | inferred | unattributed |",
+             "|---|---|---|---|---|---|"]
+    for name, record in _measured(results):
+        s = record.statistics
+        lines.append(f"| `{name}` | {record.exporter} | {s.nodes} | {s.exact} | "
+                     f"{s.inferred} | {s.unattributed} |")
+    return "\n".join(lines)
+
+
+def _environment(results: Results, baseline: Results | None) -> str:
+    env = results.environment.to_json()
+    lines = [f"- {key}: {value}" for key, value in env.items() if key != "libraries"]
+    lines += [f"- {key} {value}" for key, value in env["libraries"].items()]
+    if baseline:
+        lines.append(f"- baseline measured {baseline.created}, calibration "
+                     f"{baseline.environment.calibration_s:.3f} s")
+    return "\n".join(lines)
+
+
+def verdict_annotations(verdicts: list[Verdict], manifest: str | None, lines: dict[str, int]
+                ) -> list[Annotation]:
+    """One annotation per verdict worth a look, on the model's line of the manifest."""
+    return [
+        Annotation(ANNOTATION_KIND[v.verdict], _why(v) or v.verdict.value,
+                   file=manifest if v.name in lines else None, line=lines.get(v.name),
+                   title=f"modelexport: {v.name} {v.verdict.value}")
+        for v in verdicts if v.verdict in ANNOTATION_KIND
+    ]
+
+
+def located(kind: str, problems: Sequence[Problem], title: str | None = None
+            ) -> list[Annotation]:
+    """Manifest problems as annotations on their lines."""
+    return [Annotation(kind, p.message, str(p.path), p.line, title) for p in problems]
+
+
+def outputs(verdicts: list[Verdict], results_path: str, report_path: str) -> dict[str, str]:
+    """The step outputs: ``verdict`` pass|fail, ``regressions`` = models failing the gate."""
+    failing = sum(1 for v in verdicts if v.verdict.fails_build)
+    return {"verdict": "fail" if failing else "pass", "regressions": str(failing),
+            "results-path": results_path, "report-path": report_path}
+
+
+def as_json(verdicts: list[Verdict], notes: list[str]) -> str:
+    return json.dumps({
+        "summary": summary(verdicts),
+        "notes": notes,
+        "models": [
+            {"name": v.name, "verdict": v.verdict.value, "reasons": [r[:200] for r in v.reasons],
+             "baseline_s": v.baseline_s, "current_s": v.current_s,
+             "ratio": v.time.ratio if v.time else None,
+             "p_value": v.time.p_value if v.time else None, "accepted": v.accepted}
+            for v in verdicts
+        ],
+    }, indent=1) + "\n"

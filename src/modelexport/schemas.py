@@ -1,0 +1,60 @@
+"""Our JSON Schemas (``schemas/``): loading them and listing how a document breaks one.
+
+Importing this module needs only jsonschema and fastjsonschema, no torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+import jsonschema
+
+HIERARCHY = "hierarchy.schema.json"
+MANIFEST = "manifest.schema.json"
+RESULTS = "results.schema.json"
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("modelexport").joinpath("schemas", name).read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def validator_for(schema_name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
+@functools.cache
+def _compiled(schema_name: str) -> Callable[[Any], Any]:
+    return fastjsonschema.compile(load_schema(schema_name))
+
+
+def schema_errors(document: Any, schema_name: str) -> list[str]:
+    """Every way ``document`` breaks the schema, as 'where: what' lines.
+
+    Every export validates its sidecar, so the common case must be cheap: fastjsonschema's
+    compiled check takes 1.5 ms where jsonschema takes 25-70 ms (GPT-2, BERT-base), 2-5 %
+    of a ResNet-50 export. jsonschema, which lists every error with its path, runs only
+    when that check fails.
+    """
+    try:
+        _compiled(schema_name)(document)
+        return []
+    except fastjsonschema.JsonSchemaException as fast:
+        first = f"(top level): {fast.message}"
+    validator = validator_for(schema_name)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{json_path(e.absolute_path)}: {e.message}" for e in errors] or [first]
+
+
+def json_path(path: Iterable[Any]) -> str:
+    """``("models", 2, "source")`` -> ``models[2].source``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"

@@ -1,0 +1,120 @@
+"""``modelexport check`` (and ``compare`` on what it stored), run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from modelexport.gate import results
+
+from harness import one_error_line, run_cli
+
+pytestmark = pytest.mark.export
+
+
+def test_check_then_compare_from_stored_files(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 5, thresholds: {floor: 0.001}}
+        models:
+          - name: bert
+            source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                              num_attention_heads: 2, intermediate_size: 64}}
+          - name: resnet
+            source: {config: {model_type: resnet, embedding_size: 8, hidden_sizes: [8, 16],
+                              depths: [1, 1]}}
+            tags: [vision]
+        """))
+    proc = run_cli("check", "models.yaml", "--baseline", "baseline.json", "--results", "r.json",
+               "--update-baseline", "--report-md", "report.md", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "modelexport: 2 new" in proc.stdout
+    baseline = results.load(tmp_path / "baseline.json", kind="baseline")
+    assert set(baseline.models) == {"bert", "resnet"}
+
+    # The same results against a baseline 3x faster: a regression, exit 1.
+    faster = json.loads((tmp_path / "baseline.json").read_text())
+    for record in faster["models"].values():
+        record["samples"]["total"] = [t / 3 for t in record["samples"]["total"]]
+    (tmp_path / "fast.json").write_text(json.dumps(faster))
+    proc = run_cli("compare", "r.json", "fast.json", "--manifest", "models.yaml", "--report-md",
+               "report.md", "--report-json", "report.json", cwd=tmp_path)
+    assert proc.returncode == 1
+    verdicts = json.loads((tmp_path / "report.json").read_text())["models"]
+    assert {v["verdict"] for v in verdicts} == {"regressed"}
+    assert "🔴" in (tmp_path / "report.md").read_text()
+
+    # Accepted in the manifest until a future date: reported, not failing.
+    (tmp_path / "models.yaml").write_text(
+        (tmp_path / "models.yaml").read_text().replace(
+            "tags: [vision]", "tags: [vision]\n    allow_regression: {reason: slower on "
+            "purpose, until: 2999-01-01}").replace(
+            "  - name: bert\n", "  - name: bert\n    allow_regression: {reason: also, "
+            "until: 2999-01-01}\n"))
+    proc = run_cli("compare", "r.json", "fast.json", "--manifest", "models.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 accepted" in proc.stdout
+
+    proc = run_cli("check", "models.yaml", "--select", "nothing-has-this", cwd=tmp_path)
+    assert proc.returncode == 2
+
+    # One shard of two: one model measured, and the other is not reported missing.
+    proc = run_cli("check", "models.yaml", "--shard", "2/2", "--baseline", "baseline.json",
+               "--results", "s2.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shard = results.load(tmp_path / "s2.json")
+    assert len(shard.models) == 1 and shard.shard and shard.shard.selected == ("bert", "resnet")
+    assert "missing" not in proc.stdout
+
+
+def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 1}
+        models:
+          - name: quick
+            source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                              num_attention_heads: 2, intermediate_size: 64}}
+          - name: slow
+            source: {config: {model_type: bert, num_hidden_layers: 24}}
+        """))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelexport.cli", "check", "models.yaml", "--results", "r.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    def finished() -> list[str]:
+        path = tmp_path / "r.json"
+        return list(json.loads(path.read_text())["models"]) if path.exists() else []
+
+    deadline = time.monotonic() + 300
+    while not finished() and time.monotonic() < deadline:  # atomic writes: never half a file
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted; finished models are in r.json" in stderr
+    saved = results.load(tmp_path / "r.json")
+    assert list(saved.models) == ["quick"] and saved.models["quick"].status == "ok"
+    leftovers = subprocess.run(["pgrep", "-f", "modelexport.gate.worker"], capture_output=True)
+    assert leftovers.stdout == b""  # the worker of the interrupted model is gone too
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [(["--repeats", "0"], "--repeats 0: needs at least 1"),
+     (["--threshold", "-0.1"], "--threshold -0.1: a slowdown, e.g. 0.10 for +10 %")],
+)
+def test_check_refuses_meaningless_overrides(tmp_path: Path, option: list[str], expected: str
+                                             ) -> None:
+    manifest = tmp_path / "models.yaml"
+    manifest.write_text("models:\n  - name: a\n    source: {config: {model_type: bert}}\n")
+    proc = run_cli("check", str(manifest), *option)
+    assert proc.returncode == 2
+    assert expected in one_error_line(proc)

@@ -1,0 +1,74 @@
+"""``modelexport compare``: stored results against a baseline, and in GitHub Actions the
+summary, outputs, annotations and PR comment (a real HTTP server on 127.0.0.1). No torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fake_github import FakeGitHub, actions_env, assert_not_leaked, parse_outputs
+from harness import TWO_MODELS, gate_documents, run_cli
+
+TOKEN = "ghs_s3cretTokenValue0123456789"
+
+
+def test_compare_in_actions_writes_summary_outputs_annotations_and_comment(
+        tmp_path: Path, fake: FakeGitHub) -> None:
+    current, baseline, manifest_path = gate_documents(tmp_path, slower_by=1.3)
+    env = actions_env(tmp_path, fake, {"pull_request": {"number": 12}}, TOKEN)
+    proc = run_cli("compare", str(current), str(baseline), "--manifest", str(manifest_path),
+               "--report-md", "report.md", "--comment", env=env, cwd=tmp_path)
+
+    assert proc.returncode == 1, proc.stderr
+    slower_line = TWO_MODELS.splitlines().index("  - name: slower") + 1
+    assert (f"::error file={manifest_path},line={slower_line},title=modelexport%3A slower "
+            "regressed::time +30.0 %25 (1.010 s -> 1.313 s)") in proc.stdout
+    assert "::notice::PR comment created: https://github.example/octo/models/pull/12" \
+        in proc.stdout
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary == (tmp_path / "report.md").read_text()
+    assert "| 🔴 | `slower` |" in summary
+    assert parse_outputs((tmp_path / "output").read_text()) == {
+        "verdict": "fail", "regressions": "1", "results-path": str(current),
+        "report-path": "report.md"}
+    (comment,) = fake.comments[12]
+    assert comment["body"] == f"<!-- modelexport-comment: {manifest_path} -->\n{summary}"
+
+    again = run_cli("compare", str(current), str(baseline), "--manifest", str(manifest_path),
+                "--comment", env=env, cwd=tmp_path)
+    assert "PR comment updated" in again.stdout
+    assert len(fake.comments[12]) == 1
+    assert_not_leaked(TOKEN, tmp_path, [proc, again])
+
+
+def test_read_only_token_warns_and_the_verdict_decides(tmp_path: Path, fake: FakeGitHub
+                                                       ) -> None:
+    fake.read_only = True  # what a pull request from a fork gets
+    current, baseline, _ = gate_documents(tmp_path, slower_by=1.0)
+    env = actions_env(tmp_path, fake, {"pull_request": {"number": 5}}, TOKEN)
+    proc = run_cli("compare", str(current), str(baseline), "--comment", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"::warning::no comment posted: POST {fake.url}/repos/octo/models/issues/5/comments: "
+            "HTTP 403 Resource not accessible by integration (a pull request from a fork gets "
+            "a read-only token") in proc.stdout
+    assert fake.comments == {}
+    assert_not_leaked(TOKEN, tmp_path, [proc])
+
+
+def test_no_pull_request_no_comment(tmp_path: Path, fake: FakeGitHub) -> None:
+    current, baseline, _ = gate_documents(tmp_path, slower_by=1.0)
+    env = actions_env(tmp_path, fake, {"push": {}}, TOKEN)
+    proc = run_cli("compare", str(current), str(baseline), "--comment", env=env, cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "::notice::not a pull request: no comment posted" in proc.stdout
+    assert fake.requests == []
+
+
+def test_merge_job_first_run_without_a_baseline_calls_every_model_new(tmp_path: Path) -> None:
+    current, _, manifest_path = gate_documents(tmp_path, slower_by=1.0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    proc = run_cli("compare", str(current), "none-yet.json", "--manifest", str(manifest_path),
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "no baseline at none-yet.json: every model is new" in proc.stdout
+    assert "modelexport: 2 new" in proc.stdout

@@ -1,0 +1,61 @@
+"""``modelexport validate``: sidecars, ONNX files against them, and manifests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import config_args, run_cli
+
+TINY_BERT = config_args("bert")
+
+
+@pytest.mark.export
+def test_validate_catches_a_tampered_tag_and_a_broken_sidecar(tmp_path: Path) -> None:
+    import onnx
+
+    output = tmp_path / "m.onnx"
+    assert run_cli("export", *TINY_BERT, "-o", str(output)).returncode == 0
+    sidecar_file = tmp_path / "m.hierarchy.json"
+    sidecar = json.loads(sidecar_file.read_text())
+
+    model = onnx.load(output)
+    victim = next(n for n in model.graph.node if n.metadata_props)
+    for prop in victim.metadata_props:
+        if prop.key == "modelexport.module":
+            prop.value = "pooler"
+    onnx.save(model, output)
+    proc = run_cli("validate", str(output))
+    assert proc.returncode == 1
+    assert victim.name in proc.stderr
+
+    sidecar["statistics"]["surprise"] = 1
+    del sidecar["nodes"][0]["how"]
+    sidecar_file.write_text(json.dumps(sidecar))
+    proc = run_cli("validate", str(sidecar_file))
+    assert proc.returncode == 1
+    assert "nodes[0]: 'how' is a required property" in proc.stderr
+    assert "statistics: Additional properties are not allowed ('surprise'" in proc.stderr
+
+
+def test_validate_manifests_without_the_export_stack(tmp_path: Path) -> None:
+    good = tmp_path / "models.yaml"
+    good.write_text("models:\n  - name: a\n    source: {id: org/a}\n")
+    bad = tmp_path / "broken.yml"
+    bad.write_text("models:\n  - name: a\n    source: {path: x}\n    repeets: 3\n")
+    code = (
+        "import sys\nfrom modelexport import cli\nrc = cli.main(sys.argv[1:])\n"
+        "print('heavy:', [m for m in ('torch', 'onnx', 'transformers') if m in sys.modules])\n"
+        "sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, "validate", str(good), str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{good}: valid manifest, 1 models" in proc.stdout
+    assert f"{good}:3: models[0].source: no revision" in proc.stderr
+    assert f"{bad}:4: models[0].repeets: unknown key (did you mean 'repeats'?)" in proc.stderr
+    assert "heavy: []" in proc.stdout

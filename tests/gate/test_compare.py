@@ -1,0 +1,107 @@
+"""Verdicts on synthetic results: every verdict, every gate. No torch, no exports."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from modelexport.gate import compare
+from modelexport.gate.compare import Policy
+from modelexport.gate.manifest import AllowRegression, Thresholds
+from modelexport.gate.records import Failed
+from modelexport.sidecar import Parity, Validation
+
+from harness import measured as record
+from harness import results_of
+
+TODAY = datetime.date(2026, 11, 26)
+STEADY = [1.00, 1.02, 0.99, 1.01, 1.03]
+
+
+def verdict(current, baseline, policy=None, comparable=True) -> compare.Verdict:
+    return compare.compare_model("m", current, baseline, policy or Policy(), TODAY, comparable)
+
+
+def test_known_regression() -> None:
+    v = verdict(record([1.21, 1.19, 1.25, 1.22, 1.20]), record(STEADY))
+    assert v.verdict == "regressed"
+    assert v.reasons[0].startswith("time +19.8 %")
+    assert v.time.p_value == pytest.approx(1 / 252)
+
+
+def test_noisy_but_unchanged() -> None:
+    v = verdict(record([1.02, 1.25, 0.97, 1.12, 1.08]), record([1.00, 1.30, 0.95, 1.10, 1.05]))
+    assert v.verdict == "unchanged"
+
+
+def test_slower_but_not_significant_is_unchanged() -> None:
+    # +15 % median, but the samples interleave: noise, not a regression.
+    v = verdict(record([0.9, 1.15, 1.4, 1.2, 1.3]), record([1.0, 1.35, 0.95, 1.1, 1.45]))
+    assert v.verdict == "unchanged"
+
+
+def test_too_few_samples_need_separate_ranges() -> None:
+    assert verdict(record([1.3, 1.4, 1.35]), record([1.0, 1.1, 1.05])).verdict == "regressed"
+    assert verdict(record([1.3, 1.04, 1.35]), record([1.0, 1.1, 1.05])).verdict == "unchanged"
+
+
+def test_floor_ignores_tiny_absolute_slowdowns() -> None:
+    fast = [0.010, 0.0102, 0.0099, 0.0101, 0.0103]
+    slow = [0.013, 0.0131, 0.0132, 0.0133, 0.0134]
+    assert verdict(record(slow), record(fast)).verdict == "unchanged"
+    no_floor = Policy(Thresholds(floor=0.0))
+    assert verdict(record(slow), record(fast), no_floor).verdict == "regressed"
+
+
+def test_improvement() -> None:
+    assert verdict(record([0.8, 0.81, 0.79, 0.8, 0.82]), record(STEADY)).verdict == "improved"
+
+
+def test_new_missing_failed() -> None:
+    assert verdict(record(STEADY), None).verdict == "new"
+    assert verdict(None, record(STEADY)).verdict == "missing"
+    failed = verdict(Failed("timed out after 5 s", 5.0), record(STEADY))
+    assert (failed.verdict, failed.reasons) == ("failed", ("timed out after 5 s",))
+
+
+def test_health_gates_fail_the_model() -> None:
+    parity = Validation(True, Parity(outputs=1, max_abs_diff=0.3, tolerance=1e-4,
+                                     passed=False))
+    v = verdict(record(STEADY, validation=parity.to_json(), schema_valid=False),
+                record(STEADY))
+    assert v.verdict == "failed"
+    assert v.reasons == ("sidecar does not validate against its schema",
+                         "onnxruntime differs from PyTorch by 0.3")
+
+
+def test_tag_node_and_size_growth_regress() -> None:
+    v = verdict(record(STEADY, unattributed=3, nodes=110, onnx_bytes=1100), record(STEADY))
+    assert v.verdict == "regressed"
+    assert v.reasons == ("unattributed nodes 0 -> 3", "nodes 100 -> 110",
+                         "ONNX size 1000 -> 1100 bytes")
+    assert verdict(record(STEADY, nodes=104), record(STEADY)).verdict == "unchanged"
+
+
+def test_accepted_until_its_date_then_regressed_again() -> None:
+    slow = record([1.21, 1.19, 1.25, 1.22, 1.20])
+    ok = Policy(allow=AllowRegression("new attention kernel", datetime.date(2026, 12, 31)))
+    v = verdict(slow, record(STEADY), ok)
+    assert (v.verdict, v.accepted) == ("accepted", "new attention kernel")
+    expired = Policy(allow=AllowRegression("old", datetime.date(2026, 11, 1)))
+    assert verdict(slow, record(STEADY), expired).verdict == "regressed"
+
+
+def test_other_environment_is_not_comparable() -> None:
+    v = verdict(record([1.21, 1.19, 1.25, 1.22, 1.20]), record(STEADY), comparable=False)
+    assert v.verdict == "not-comparable"
+
+
+def test_compare_covers_both_sides_and_fails_only_on_regressions_and_failures() -> None:
+    results = results_of({"a": record(STEADY), "b": record([1.3, 1.31, 1.29, 1.32, 1.3])})
+    baseline = results_of({"b": record(STEADY), "c": record(STEADY)})
+    verdicts = compare.compare(results, baseline, {}, TODAY, True)
+    assert [(v.name, v.verdict) for v in verdicts] == [
+        ("a", "new"), ("b", "regressed"), ("c", "missing")]
+    assert compare.failed(verdicts)
+    assert not compare.failed(verdicts[:1] + verdicts[2:])

@@ -1,0 +1,116 @@
+"""Manifests: what loads, and how a broken one is reported (file, line, field). No torch."""
+
+from __future__ import annotations
+
+import datetime
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from modelexport.gate import manifest
+from modelexport.gate.manifest import ManifestError
+
+GOOD = """\
+version: 1
+defaults:
+  repeats: 3
+  thresholds: {time: 0.2}
+models:
+  - name: tiny-bert
+    source:
+      config: {model_type: bert, hidden_size: 64, num_hidden_layers: 2}
+      seed: 3
+    tags: [fast, text]
+  - name: minilm
+    source: {path: ./models/minilm}
+    exporter: dynamo
+    opset: 18
+    thresholds: {floor: 0.2}
+    inputs:
+      - {name: input_ids, shape: [1, 32], dtype: int64, range: [0, 1000]}
+  - name: bert-base
+    source: {id: google-bert/bert-base-uncased, revision: 86b5e0934494bd15c9632b12f734a8a67f723594}
+    repeats: 7
+    allow_regression: {reason: "tokenizer change, see #12", until: 2099-01-31}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "models.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ManifestError) as caught:
+        manifest.load(write(tmp_path, text))
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_a_good_manifest_loads_with_defaults_merged(tmp_path: Path) -> None:
+    loaded = manifest.load(write(tmp_path, GOOD))
+    tiny, minilm, bert = loaded.models
+    assert (tiny.source.kind, tiny.source.model_type, tiny.source.seed) == ("config", "bert", 3)
+    assert tiny.source.config == {"hidden_size": 64, "num_hidden_layers": 2}
+    assert (tiny.repeats, tiny.thresholds.time, tiny.thresholds.alpha) == (3, 0.2, 0.01)
+    assert (minilm.source.kind, minilm.exporter, minilm.opset) == ("local", "dynamo", 18)
+    assert (minilm.thresholds.time, minilm.thresholds.floor) == (0.2, 0.2)  # merged key-wise
+    assert minilm.inputs[0].shape == (1, 32) and minilm.inputs[0].high == 1000
+    assert (bert.source.kind, bert.repeats, bert.line) == ("hub", 7, 18)
+    assert bert.allow_regression.until == datetime.date(2099, 1, 31)
+    assert loaded.warnings == ()
+    assert [m.name for m in loaded.select(["text"])] == ["tiny-bert"]
+    assert len(loaded.select([])) == 3
+    assert len(loaded.digest) == 64
+
+
+def test_a_typo_names_file_line_and_field(tmp_path: Path) -> None:
+    found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporterr: dynamo"))
+    assert found == [f"{tmp_path / 'models.yaml'}:13: models[1].exporterr: unknown key "
+                     "(did you mean 'exporter'?)"]
+
+
+def test_wrong_values_point_at_their_own_line(tmp_path: Path) -> None:
+    found = problems(tmp_path, GOOD.replace("opset: 18", "opset: eighteen")
+                     .replace("repeats: 7", "repeats: 0"))
+    assert [p.split(": ", 2)[0].rsplit(":", 1)[1] for p in found] == ["14", "20"]
+    assert "models[1].opset: 'eighteen' is not of type 'integer'" in found[0]
+    assert "models[2].repeats: 0 is less than the minimum of 1" in found[1]
+
+
+def test_semantic_problems(tmp_path: Path) -> None:
+    text = GOOD.replace("name: minilm", "name: tiny-bert").replace(
+        "source: {path: ./models/minilm}", "source: {path: ./m, id: org/m}")
+    found = problems(tmp_path, text)
+    assert any(":11: models[1].name: duplicate name 'tiny-bert' (first on line 6)" in p
+               for p in found)
+    assert any(":12: models[1].source: needs exactly one of id" in p for p in found)
+
+
+def test_revision_without_id_and_bad_date(tmp_path: Path) -> None:
+    found = problems(tmp_path, GOOD.replace("{path: ./models/minilm}",
+                                            "{path: ./m, revision: abc}"))
+    assert found == [f"{tmp_path / 'models.yaml'}:12: models[1].source: "
+                     "'id' is a dependency of 'revision'"]
+    found = problems(tmp_path, GOOD.replace("until: 2099-01-31", "until: someday"))
+    assert found == [f"{tmp_path / 'models.yaml'}:21: models[2].allow_regression.until: "
+                     "'someday' is not a date (YYYY-MM-DD)"]
+
+
+def test_warnings_for_unpinned_revision_and_expired_acceptance(tmp_path: Path) -> None:
+    text = GOOD.replace(", revision: 86b5e0934494bd15c9632b12f734a8a67f723594", "").replace(
+        "2099-01-31", "2001-01-31")
+    loaded = manifest.load(write(tmp_path, text))
+    assert len(loaded.warnings) == 2
+    assert ":19: models[2].source: no revision" in str(loaded.warnings[0])
+    assert ":21: models[2].allow_regression.until: expired on 2001-01-31" in str(loaded.warnings[1])
+
+
+def test_yaml_errors_and_duplicate_keys_have_lines(tmp_path: Path) -> None:
+    found = problems(tmp_path, "models:\n  - name: a\n    name: b\n    source: {path: x}\n")
+    assert found == [f"{tmp_path / 'models.yaml'}:3: models[0]: duplicate key 'name'"]
+    found = problems(tmp_path, "models:\n  - name: [unclosed\n")
+    assert ":3: not valid YAML" in found[0]
+    found = problems(tmp_path, "")
+    assert "(top level): None is not of type 'object'" in found[0]

