@@ -15,7 +15,9 @@ from modelexport.environment import Environment
 from modelexport.gate import manifest, results
 from modelexport.gate.records import Failed, Measured, ModelResult, model_result_from_json
 from modelexport.gate.results import Kind, PullRequest, Results, Shard
+from modelexport.onnxfile import TensorSig
 from modelexport.sources import Source
+from modelexport.structure import ModuleStructure, Structure
 
 ROOT = Path(__file__).parent.parent
 EXPORTERS = ["torchscript", "dynamo"]
@@ -133,3 +135,23 @@ def shard_results(tmp_path: Path, index: int, names: list[str], selected: list[s
     path = tmp_path / f"results-{index}.json"
     results.write(path, document)
     return path
+
+
+LINEAR = ModuleStructure("Linear", 2, {"Add": 1, "MatMul": 1}, 1000)
+SOFTMAX = ModuleStructure("BertSelfAttention", 3, {"MatMul": 2, "Softmax": 1}, 0)
+SDPA = ModuleStructure("BertSelfAttention", 1, {"ScaledDotProductAttention": 1}, 0)
+IDS = TensorSig("input_ids", "int64", ("batch", "sequence"))
+HIDDEN = TensorSig("last_hidden_state", "float32", ("batch", "sequence", 64))
+
+
+def toy_structure(layers: int, attention: ModuleStructure = SOFTMAX,
+          outputs: tuple[TensorSig, ...] = (HIDDEN,), **extra: ModuleStructure) -> Structure:
+    """A BERT-like summary of ``layers`` layers, built by hand: for pure tests."""
+    modules = {"embeddings": LINEAR, **extra}
+    for i in range(layers):
+        modules[f"encoder.layer.{i}.attention.self"] = attention
+        modules[f"encoder.layer.{i}.attention.self.query"] = LINEAR
+        modules[f"encoder.layer.{i}.output.dense"] = LINEAR
+    nodes = sum(m.nodes for m in modules.values())
+    weights = sum(m.param_bytes for m in modules.values())
+    return Structure((IDS,), outputs, 20, 10, nodes, {}, weights, modules)

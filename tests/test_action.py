@@ -138,7 +138,7 @@ def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitH
     assert collect.returncode == 0, collect.stdout + collect.stderr
     assert fake.requests == []
     assert outputs(tmp_path) == {
-        "verdict": "pass", "regressions": "0",
+        "verdict": "pass", "regressions": "0", "compared": "1",
         "results-path": "modelexport-out/results.json",
         "report-path": "modelexport-out/report.md"}
     measured = json.loads((tmp_path / "modelexport-out" / "results.json").read_text())
@@ -232,9 +232,11 @@ def test_pre_commit_hook_passes_a_good_manifest_and_points_at_a_typo(tmp_path: P
             in bad.stdout)
 
 
-def test_light_install_checks_manifests_and_names_the_missing_extra(tmp_path: Path) -> None:
-    """What pre-commit installs for the hooks (``pip install .``): no torch, and the gate
-    there says exactly what to install."""
+@pytest.mark.export  # to make the exports it diffs
+def test_light_install_checks_manifests_diffs_exports_and_names_the_missing_extra(
+        tmp_path: Path) -> None:
+    """What pre-commit installs for the hooks (``pip install .``): no torch, no onnx; it
+    validates manifests and diffs exports, and the gate there says exactly what to install."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)],
@@ -251,6 +253,16 @@ def test_light_install_checks_manifests_and_names_the_missing_extra(tmp_path: Pa
     # Installed from a folder: the extra comes from the same folder, not from PyPI.
     assert ("needs the export stack (torch is not installed): pip install torch==2.13.0 && "
             f"pip install 'modelexport[export] @ {ROOT.as_uri()}'") in gate.stderr
+    for layers in (1, 2):
+        export = subprocess.run(
+            [sys.executable, "-m", "modelexport.cli", "export", "--model-type", "bert",
+             "--config", f"hidden_size=32,num_hidden_layers={layers},num_attention_heads=2",
+             "-o", f"bert-{layers}.onnx"], cwd=tmp_path, capture_output=True, text=True)
+        assert export.returncode == 0, export.stderr
+    diff = subprocess.run([light, "diff", "bert-1.hierarchy.json", "bert-2.hierarchy.json"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert diff.returncode == 1, diff.stderr
+    assert diff.stdout.startswith("encoder.layer.1  new module: ")
     freeze = subprocess.run([str(venv / "bin" / "pip"), "freeze"], capture_output=True,
                             text=True).stdout.lower()
     assert not any(name in freeze for name in ("torch", "onnx", "transformers"))

@@ -144,6 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("-o", "--output", type=Path, required=True)
     merge.set_defaults(command_module="merge")
 
+    diff = commands.add_parser(
+        "diff", parents=[common], help="what changed in the graph between two exports",
+        description="Compare the structure of two exports per module: OLD and NEW are each "
+        "a tagged ONNX file, its .hierarchy.json sidecar, or a results or baseline file "
+        "(with --model). Repeated layers that changed alike fold into one line. Exit 0 "
+        "identical, 1 different, 2 usage error. Needs no torch.",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD")
+    diff.add_argument("new", type=Path, metavar="NEW")
+    diff.add_argument("--model", metavar="NAME",
+                      help="the model to compare, in results or baseline files")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                      help="default: %(default)s")
+    diff.set_defaults(command_module="diff")
+
     validate = commands.add_parser(
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
         description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "

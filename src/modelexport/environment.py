@@ -1,16 +1,16 @@
 """The environment a measurement was taken in: what must match for timings to compare.
 
-No torch: library versions come from the installed packages' metadata.
+No torch: library versions come from the installed packages' metadata. ``platform`` and
+``importlib.metadata`` are imported where used: ``modelexport diff`` reads records that
+name this module and never asks for a version (their imports cost it about 10 ms).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ FINGERPRINT = ("tool", "python", "libraries", "os", "cpu", "cores")
 
 @functools.cache  # reading package metadata costs ~10 ms; versions do not change in a run
 def library_versions() -> dict[str, str | None]:
+    from importlib import metadata as importlib_metadata
+
     versions: dict[str, str | None] = {}
     for name in LIBRARIES:
         try:
@@ -36,6 +38,8 @@ def library_versions() -> dict[str, str | None]:
 
 
 def cpu_model() -> str:
+    import platform
+
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -70,6 +74,8 @@ class Environment:
     @classmethod
     def here(cls) -> Environment:
         """This machine now, with a fresh calibration."""
+        import platform
+
         versions = library_versions()
         return cls(
             tool=__version__, python=platform.python_version(),

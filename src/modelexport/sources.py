@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from modelexport.errors import ExportFailed, MissingExtraError, UsageError, first_line
 
 if TYPE_CHECKING:
@@ -68,6 +66,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
     Values are YAML scalars or flow sequences, so ``[16, 32]``, ``true`` and ``1e-5`` work.
     """
+    import yaml  # here, not at the top: the commands that read no --config skip its import
+
     out: dict[str, Any] = {}
     for item in items:
         for pair in _split_top_level(item):

@@ -118,3 +118,37 @@ def test_check_refuses_meaningless_overrides(tmp_path: Path, option: list[str], 
     proc = run_cli("check", str(manifest), *option)
     assert proc.returncode == 2
     assert expected in one_error_line(proc)
+
+
+SIGNATURE = textwrap.dedent("""\
+    defaults: {repeats: 1, exporter: dynamo}
+    models:
+      - name: bert
+        source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                          num_attention_heads: 2, intermediate_size: 64}}
+    """)
+
+
+def test_an_extra_output_fails_check_until_the_manifest_accepts_it(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text(SIGNATURE)
+    first = run_cli("check", "models.yaml", "--baseline", "baseline.json", "--update-baseline",
+                    cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "NOTHING WAS COMPARED" in first.stdout.splitlines()[-2]  # then "baseline written"
+
+    (tmp_path / "models.yaml").write_text(SIGNATURE.replace(
+        "intermediate_size: 64}", "intermediate_size: 64, output_hidden_states: true}"))
+    changed = run_cli("check", "models.yaml", "--baseline", "baseline.json", "--results",
+                      "r.json", "--report-md", "report.md", cwd=tmp_path)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "signature: output 'hidden_states.0' added (float32 [1, 16, 32])" in changed.stdout
+    assert "bert: graph changed" in changed.stdout
+    assert "<summary>Graph changes: bert</summary>" in (tmp_path / "report.md").read_text()
+
+    (tmp_path / "models.yaml").write_text((tmp_path / "models.yaml").read_text().replace(
+        "  - name: bert\n", "  - name: bert\n    allow_regression: {reason: hidden states for "
+        "the probe, until: 2999-01-01}\n"))
+    accepted = run_cli("compare", "r.json", "baseline.json", "--manifest", "models.yaml",
+                       cwd=tmp_path)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "modelexport: 1 accepted" in accepted.stdout

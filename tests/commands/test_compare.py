@@ -29,7 +29,7 @@ def test_compare_in_actions_writes_summary_outputs_annotations_and_comment(
     assert summary == (tmp_path / "report.md").read_text()
     assert "| 🔴 | `slower` |" in summary
     assert parse_outputs((tmp_path / "output").read_text()) == {
-        "verdict": "fail", "regressions": "1", "results-path": str(current),
+        "verdict": "fail", "regressions": "1", "compared": "2", "results-path": str(current),
         "report-path": "report.md"}
     (comment,) = fake.comments[12]
     assert comment["body"] == f"<!-- modelexport-comment: {manifest_path} -->\n{summary}"

@@ -8,12 +8,13 @@ import pytest
 
 from modelexport.gate import compare
 from modelexport.gate.compare import Policy
-from modelexport.gate.manifest import AllowRegression, Thresholds
+from modelexport.gate.manifest import AllowRegression, StructurePolicy, Thresholds
 from modelexport.gate.records import Failed
+from modelexport.onnxfile import TensorSig
 from modelexport.sidecar import Parity, Validation
 
+from harness import HIDDEN, SDPA, results_of, toy_structure
 from harness import measured as record
-from harness import results_of
 
 TODAY = datetime.date(2026, 11, 26)
 STEADY = [1.00, 1.02, 0.99, 1.01, 1.03]
@@ -105,3 +106,46 @@ def test_compare_covers_both_sides_and_fails_only_on_regressions_and_failures() 
         ("a", "new"), ("b", "regressed"), ("c", "missing")]
     assert compare.failed(verdicts)
     assert not compare.failed(verdicts[:1] + verdicts[2:])
+
+
+EXTRA = TensorSig("pooler_output", "float32", ("batch", 64))
+
+
+def test_a_signature_change_regresses_names_itself_and_can_be_accepted() -> None:
+    before = record(STEADY, structure=toy_structure(2).to_json())
+    after = record(STEADY, structure=toy_structure(2, outputs=(HIDDEN, EXTRA)).to_json())
+    v = verdict(after, before)
+    assert v.verdict == "regressed"
+    assert v.reasons == ("signature: output 'pooler_output' added (float32 [batch, 64])",)
+    accepted = Policy(allow=AllowRegression("a new output", datetime.date(2026, 12, 31)))
+    assert verdict(after, before, accepted).verdict == "accepted"
+    shown = Policy(structure=StructurePolicy(signature="report"))
+    v = verdict(after, before, shown)
+    assert v.verdict == "unchanged" and v.structure and not v.structure.identical
+
+
+def test_graph_changes_are_reported_and_fail_only_where_the_manifest_asks() -> None:
+    before = record(STEADY, structure=toy_structure(2).to_json())
+    after = record(STEADY, structure=toy_structure(2, attention=SDPA).to_json())
+    v = verdict(after, before)
+    assert v.verdict == "unchanged" and v.structure is not None
+    assert [r.where for r in v.structure.modules] == ["encoder.layer.{0,1}.attention.self"]
+    strict = Policy(structure=StructurePolicy(graph="fail"))
+    v = verdict(after, before, strict)
+    assert v.verdict == "regressed" and v.reasons[0].startswith("graph: 1 module change(s)")
+
+
+def test_the_structure_gates_across_machines_where_timings_cannot() -> None:
+    before = record(STEADY, structure=toy_structure(2).to_json())
+    grown = record(STEADY, structure=toy_structure(2, outputs=(HIDDEN, EXTRA)).to_json())
+    assert verdict(grown, before, comparable=False).verdict == "regressed"
+    same = verdict(record(STEADY, structure=toy_structure(2).to_json()), before,
+                   comparable=False)
+    assert (same.verdict, same.timed, same.compared) == ("not-comparable", False, True)
+
+
+def test_a_baseline_without_structure_leaves_it_unknown_not_failed() -> None:
+    v = verdict(record(STEADY, structure=toy_structure(2).to_json()), record(STEADY))
+    assert (v.verdict, v.structure, v.compared) == ("unchanged", None, True)
+    v = verdict(record(STEADY), record(STEADY), comparable=False)
+    assert (v.verdict, v.compared) == ("not-comparable", False)

@@ -114,3 +114,16 @@ def test_yaml_errors_and_duplicate_keys_have_lines(tmp_path: Path) -> None:
     assert ":3: not valid YAML" in found[0]
     found = problems(tmp_path, "")
     assert "(top level): None is not of type 'object'" in found[0]
+
+
+def test_structure_policy_merges_defaults_and_refuses_other_words(tmp_path: Path) -> None:
+    text = GOOD.replace("defaults:", "defaults:\n  structure: {graph: fail}", 1)
+    assert text != GOOD
+    text = text.replace("    exporter: dynamo", "    exporter: dynamo\n    structure: "
+                        "{signature: report}")
+    tiny, minilm, _ = manifest.load(write(tmp_path, text)).models
+    assert (tiny.structure.signature, tiny.structure.graph) == ("fail", "fail")
+    assert (minilm.structure.signature, minilm.structure.graph) == ("report", "fail")
+    found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n"
+                                            "    structure: {signature: ignore}"))
+    assert len(found) == 1 and "models[1].structure.signature: 'ignore' is not one of" in found[0]

@@ -10,9 +10,10 @@ import pytest
 
 from modelexport.errors import UsageError
 from modelexport.gate import manifest, results
+from modelexport.gate.records import Measured
 from modelexport.gate.results import Results
 
-from harness import shard_results
+from harness import measured, results_of, shard_results, toy_structure
 
 
 def test_results_writes_are_atomic_and_checked(tmp_path: Path) -> None:
@@ -42,3 +43,19 @@ def test_merge_refuses_missing_models_and_foreign_manifests(tmp_path: Path) -> N
     with pytest.raises(UsageError, match="from another manifest"):
         results.merge([loaded_one, (tmp_path / "other.json", other)])
     assert json.loads(one.read_text())["shard"]["selected"] == ["a", "b"]
+
+
+def test_a_version_1_baseline_still_reads_its_structure_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    current = results_of({"bert": measured([1.0, 1.1], structure=toy_structure(1).to_json())},
+                         kind="baseline")
+    old = current.to_json()
+    old.update({"$schema": "https://modelexport.dev/schemas/results/1.json", "schema_version": 1})
+    del old["models"]["bert"]["structure"]
+    path.write_text(json.dumps(old))
+    loaded = results.load(path, kind="baseline")
+    record = loaded.models["bert"]
+    assert isinstance(record, Measured) and record.structure is None
+    results.write(path, current)  # written back as the current version
+    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 2
+    assert results.load(path) == current

@@ -34,7 +34,9 @@ def test_read_returns_nodes_and_header_without_the_graph() -> None:
     header, nodes = wire.read(model.SerializeToString())
     assert [n.name for n in nodes] == ["/lin/MatMul", "/act/Relu"]
     assert header.opset_import[0].version == 18
-    assert not header.HasField("graph")
+    assert [i.name for i in header.graph.input] == [i.name for i in model.graph.input]
+    assert [o.name for o in header.graph.output] == ["z"]
+    assert not header.graph.node and not header.graph.initializer
 
 
 def test_spliced_model_equals_the_model_edited_in_memory() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from modelexport import diff
 from modelexport.gate.compare import Outcome, Verdict
 from modelexport.publish import report
 
-from harness import measured, results_of
+from harness import LINEAR, SDPA, measured, results_of, toy_structure
 
 STEADY = [1.00, 1.02, 0.99, 1.01, 1.03]
 
@@ -22,3 +23,38 @@ def test_markdown_report_for_100_models_stays_under_60_kb_and_says_so() -> None:
     assert "_Truncated:" not in small and "<details><summary>Environment" in small
     assert "> a note" in small
     assert len(report.as_json(verdicts, []).encode()) < 60_000
+
+
+def test_a_run_that_compared_nothing_says_so_on_its_last_line_and_in_every_report() -> None:
+    results = results_of({"a": measured(STEADY), "b": measured(STEADY)})
+    new = [Verdict(name, Outcome.NEW, ("no baseline yet",)) for name in results.models]
+    last = report.terminal(new, []).splitlines()[-1]
+    assert last.startswith("modelexport: 2 new; NOTHING WAS COMPARED")
+    assert "NOTHING WAS COMPARED" in report.markdown(new, results, None, [], "hint")
+    assert report.outputs(new, "r.json", "")["compared"] == "0"
+    compared = [*new[:1], Verdict("b", Outcome.UNCHANGED, timed=True)]
+    assert report.terminal(compared, []).splitlines()[-1] == "modelexport: 1 new, 1 unchanged"
+
+
+def test_graph_changes_show_under_the_verdicts_folded_and_collapsed() -> None:
+    found = diff.diff(toy_structure(12), toy_structure(12, attention=SDPA))
+    results = results_of({"bert": measured(STEADY)})
+    verdicts = [Verdict("bert", Outcome.UNCHANGED, structure=found, timed=True)]
+    text = report.terminal(verdicts, [])
+    assert "bert: graph changed\n  encoder.layer.{0..11}.attention.self  MatMul 2 -> 0" in text
+    markdown = report.markdown(verdicts, results, None, [], "hint", ["python: 3.11 -> 3.12"])
+    table_end = markdown.index("| ⚪ | `bert` |")
+    section = markdown.index("<details><summary>Graph changes: bert</summary>")
+    assert table_end < section < markdown.index("Per-phase medians")
+    assert "another environment (python: 3.11 -> 3.12)" in markdown
+    assert "| `encoder.layer.{0..11}.attention.self` | MatMul 2 -> 0" in markdown
+    assert '"where": "encoder.layer.{0..11}.attention.self"' in report.as_json(verdicts, [])
+
+
+def test_graph_changes_of_100_models_stay_within_the_comment_limit() -> None:
+    found = diff.diff(toy_structure(12), toy_structure(
+        12, **{f"head.{i}.{j}": LINEAR for i in range(40) for j in range(i + 1)}))
+    results = results_of({f"model-{i:03d}": measured(STEADY) for i in range(100)})
+    verdicts = [Verdict(name, Outcome.REGRESSED, ("graph: changed",), structure=found)
+                for name in results.models]
+    assert len(report.markdown(verdicts, results, None, [], "hint").encode()) <= report.LIMIT

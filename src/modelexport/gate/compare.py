@@ -4,7 +4,9 @@ A time regression needs all three: the median slower by more than the threshold,
 slowdown significant (Mann-Whitney, or non-overlapping ranges with too few samples), and
 larger than an absolute floor. Other gates: a failed export, an invalid sidecar, a failed
 checker or parity check, more unattributed nodes, a node count or file size grown beyond
-its threshold.
+its threshold, and a changed graph where the policy says so (by default a changed input or
+output signature). Timings compare only within one environment; the structure is
+deterministic, so its gates hold across machines too.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import datetime
 from dataclasses import dataclass, field
 from enum import Enum
 
+from modelexport import diff
+from modelexport.diff import StructureDiff
 from modelexport.gate import stats
-from modelexport.gate.manifest import AllowRegression, Thresholds
+from modelexport.gate.manifest import AllowRegression, StructurePolicy, Thresholds
 from modelexport.gate.records import Failed, Measured, ModelResult
 from modelexport.gate.results import Results
 
@@ -45,6 +49,7 @@ class Policy:
 
     thresholds: Thresholds = field(default_factory=Thresholds)
     allow: AllowRegression | None = None
+    structure: StructurePolicy = field(default_factory=StructurePolicy)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,13 @@ class Verdict:
     current_s: float | None = None
     time: stats.TimeComparison | None = None
     accepted: str | None = None  # the reason given in the manifest
+    structure: StructureDiff | None = None  # None: not compared (a side lacks a summary)
+    timed: bool = False  # the timings were compared (same environment)
+
+    @property
+    def compared(self) -> bool:
+        """Something of this model was compared with its baseline."""
+        return self.timed or self.structure is not None
 
 
 def compare_model(name: str, current: ModelResult | None, baseline: ModelResult | None,
@@ -79,25 +91,40 @@ def compare_model(name: str, current: ModelResult | None, baseline: ModelResult 
 def _timed(name: str, current: Measured, before: Measured, policy: Policy,
            today: datetime.date, comparable: bool) -> Verdict:
     limits = policy.thresholds
+    found = (diff.diff(before.structure, current.structure)
+             if before.structure and current.structure else None)
+    reasons = _growth(current, before, limits) + _structure_reasons(found, policy.structure)
     time = stats.compare_times(current.total, before.total, limits.alpha)
-    reasons = _growth(current, before, limits)
     slower = (time.ratio > 1 + limits.time and time.significant and time.delta > limits.floor)
-    if slower:
+    if slower and comparable:
         reasons.insert(0, f"time +{100 * (time.ratio - 1):.1f} % "
                           f"({before.median_s:.3f} s -> {current.median_s:.3f} s)")
     faster = (time.ratio < 1 / (1 + limits.time) and -time.delta > limits.floor
               and stats.compare_times(before.total, current.total, limits.alpha).significant)
-    common = {"baseline_s": before.median_s, "current_s": current.median_s, "time": time}
-    if not comparable:
-        return Verdict(name, Outcome.NOT_COMPARABLE, ("environment differs from the baseline's",),
-                       **common)
+    common = {"baseline_s": before.median_s, "current_s": current.median_s, "time": time,
+              "structure": found, "timed": comparable}
     if reasons:
         allow = policy.allow
         if allow is not None and allow.until >= today:
             return Verdict(name, Outcome.ACCEPTED, tuple(reasons), accepted=allow.reason,
                            **common)
         return Verdict(name, Outcome.REGRESSED, tuple(reasons), **common)
+    if not comparable:
+        return Verdict(name, Outcome.NOT_COMPARABLE, ("environment differs from the baseline's",),
+                       **common)
     return Verdict(name, Outcome.IMPROVED if faster else Outcome.UNCHANGED, (), **common)
+
+
+def _structure_reasons(found: StructureDiff | None, policy: StructurePolicy) -> list[str]:
+    if found is None:
+        return []
+    reasons = []
+    if found.signature and policy.signature == "fail":
+        more = f" (and {len(found.signature) - 2} more)" if len(found.signature) > 2 else ""
+        reasons.append("signature: " + "; ".join(found.signature[:2]) + more)
+    if (found.modules or found.graph_changed) and policy.graph == "fail":
+        reasons.append(f"graph: {len(found.modules)} module change(s); {found.graph}")
+    return reasons
 
 
 def _health(record: Measured) -> list[str]:

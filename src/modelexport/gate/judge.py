@@ -18,6 +18,7 @@ class Judgement:
     results: Results
     baseline: Results | None
     notes: list[str]
+    drift: list[str]  # how the baseline's environment differs from this run's
 
     @property
     def failed(self) -> bool:
@@ -39,20 +40,20 @@ def judge(current: Results, baseline_path: Path | None,
     elif baseline_path is not None:
         notes.append(f"no baseline at {baseline_path}: every model is new")
     comparable = True
-    if baseline is not None:
-        drift = current.environment.drift(baseline.environment)
-        if drift:
-            notes.append("environment differs from the baseline's: " + "; ".join(drift))
-            comparable = allow_env_drift
-            if not comparable:
-                notes.append("timings are not comparable (pass --allow-env-drift to gate "
-                             "them anyway)")
+    drift = current.environment.drift(baseline.environment) if baseline else []
+    if drift:
+        notes.append("environment differs from the baseline's: " + "; ".join(drift))
+        comparable = allow_env_drift
+        if not comparable:
+            notes.append("timings are not comparable (pass --allow-env-drift to gate them "
+                         "anyway); the graph's structure still is")
     verdicts = compare.compare(current, baseline, policies, today or datetime.date.today(),
                                comparable)
-    return Judgement(verdicts, current, baseline, notes)
+    return Judgement(verdicts, current, baseline, notes, drift)
 
 
 def policies(manifest: Manifest | None) -> dict[str, compare.Policy]:
     if manifest is None:
         return {}
-    return {m.name: compare.Policy(m.thresholds, m.allow_regression) for m in manifest.models}
+    return {m.name: compare.Policy(m.thresholds, m.allow_regression, m.structure)
+            for m in manifest.models}

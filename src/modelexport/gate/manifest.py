@@ -35,6 +35,16 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class StructurePolicy:
+    """Whether a change of the exported graph fails the model ("fail") or is shown
+    ("report"). Signature changes break every consumer of the file; module and op changes
+    are often the point of a pull request."""
+
+    signature: str = "fail"
+    graph: str = "report"
+
+
+@dataclass(frozen=True)
 class AllowRegression:
     reason: str
     until: datetime.date
@@ -51,6 +61,7 @@ class ModelSpec:
     repeats: int = 5
     timeout: float = 900.0
     thresholds: Thresholds = field(default_factory=Thresholds)
+    structure: StructurePolicy = field(default_factory=StructurePolicy)
     tags: tuple[str, ...] = ()
     allow_regression: AllowRegression | None = None
 
@@ -245,11 +256,13 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located,
         if allow is None:
             return None
     thresholds = Thresholds(**{**defaults.get("thresholds", {}), **entry.get("thresholds", {})})
+    structure = StructurePolicy(**{**defaults.get("structure", {}), **entry.get("structure", {})})
     options = _present(entry, "exporter", "opset", "repeats", "timeout")
     if "timeout" in options:
         options["timeout"] = float(options["timeout"])
     return ModelSpec(
         name=entry["name"], source=source, line=here.line(), thresholds=thresholds,
+        structure=structure,
         inputs=tuple(InputSpec.from_json(i) for i in entry.get("inputs", ())),
         tags=tuple(entry.get("tags", ())), allow_regression=allow, **options,
     )

@@ -11,6 +11,7 @@ from modelexport.htp.options import TOTAL, Exporter
 from modelexport.inputs import InputSpec
 from modelexport.sidecar import Fallback, TagStatistics, Validation
 from modelexport.sources import Source
+from modelexport.structure import Structure
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Measured:
     statistics: TagStatistics
     schema_valid: bool
     validation: Validation
+    structure: Structure | None = None  # None: measured before summaries were recorded
     wall_s: float = 0.0  # the whole worker process, set by the runner
     status: Literal["ok"] = field(default="ok", init=False)
 
@@ -64,7 +66,7 @@ class Measured:
         return median(self.total)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "status": self.status, "samples": self.samples, "load_s": self.load_s,
             "download_s": self.download_s, "peak_rss_bytes": self.peak_rss_bytes,
             "onnx_bytes": self.onnx_bytes, "exporter": self.exporter, "opset": self.opset,
@@ -72,6 +74,7 @@ class Measured:
             "statistics": self.statistics.to_json(), "schema_valid": self.schema_valid,
             "validation": self.validation.to_json(), "wall_s": self.wall_s,
         }
+        return {**data, "structure": self.structure.to_json()} if self.structure else data
 
 
 @dataclass(frozen=True)
@@ -100,5 +103,6 @@ def model_result_from_json(data: dict[str, Any]) -> ModelResult:
         fallback=Fallback.from_json(data["fallback"]),
         statistics=TagStatistics.from_json(data["statistics"]),
         schema_valid=data["schema_valid"], validation=Validation.from_json(data["validation"]),
+        structure=Structure.from_json(data["structure"]) if "structure" in data else None,
         wall_s=data["wall_s"],
     )

@@ -7,13 +7,15 @@ import datetime
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from modelexport import jsonfile, schemas
 from modelexport.environment import Environment
 from modelexport.errors import UsageError
-from modelexport.gate.manifest import Manifest
 from modelexport.gate.records import ModelResult, model_result_from_json
+
+if TYPE_CHECKING:
+    from modelexport.gate.manifest import Manifest
 
 Kind = Literal["results", "baseline"]
 
@@ -40,8 +42,11 @@ class PullRequest:
 
 @dataclass(frozen=True)
 class Results:
-    SCHEMA_VERSION: ClassVar[int] = 1
-    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/1.json"
+    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/2.json"
+    # Older versions still read: version 1 lacks the structure summaries.
+    READS: ClassVar[tuple[str, ...]] = ("https://modelexport.dev/schemas/results/1.json",
+                                        SCHEMA_ID)
 
     kind: Kind
     created: str
@@ -107,7 +112,7 @@ def load(path: Path, kind: Kind | None = None) -> Results:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: corrupt: not JSON ({exc})") from exc
-    if not isinstance(document, dict) or document.get("$schema") != Results.SCHEMA_ID:
+    if not isinstance(document, dict) or document.get("$schema") not in Results.READS:
         raise UsageError(f"{path}: not a modelexport results or baseline file")
     problems = schemas.schema_errors(document, schemas.RESULTS)
     if problems:

@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from modelexport import jsonfile
+from modelexport import jsonfile, structure
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
 
@@ -45,6 +45,7 @@ def measure(job: Job, stage: Callable[[str], object]) -> Measured:
         stage("warm-up export (validated)")
         warmup = export_module(loaded.model, loaded.config, output,
                                replace(options, validate=True), job.source)
+        summary = structure.of_file(output)  # before the timed exports write over it
         samples: dict[str, list[float]] = {phase: [] for phase in (*GATED_PHASES, TOTAL)}
         for run in range(1, job.repeats + 1):
             stage(f"export {run}/{job.repeats}")
@@ -62,6 +63,7 @@ def measure(job: Job, stage: Callable[[str], object]) -> Measured:
         exporter=record.export.exporter, opset=record.export.opset,
         fallback=record.export.fallback, statistics=record.statistics,
         schema_valid=not record.schema_errors(), validation=record.validation,
+        structure=summary,
     )
 
 

@@ -37,11 +37,15 @@ class DynamoGraph:
             )
             for node in program.model.graph
         ]
+        self.inputs = [value.name for value in program.model.graph.inputs]
+        self.outputs = [value.name for value in program.model.graph.outputs]
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path) -> None:
+              output: Path, renames: dict[str, str]) -> None:
         for node, props in zip(self._program.model.graph, node_props, strict=True):
             node.metadata_props.update(props)
+        for value in self._program.model.graph.outputs:  # consumers hold the value itself
+            value.name = renames.get(value.name, value.name)
         self._program.model.metadata_props.update(model_props)
         self._program.save(output, external_data=self._external_data)
 

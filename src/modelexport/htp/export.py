@@ -22,7 +22,7 @@ import torch
 from modelexport import inputs as inputs_mod
 from modelexport import sidecar as sidecar_mod
 from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError, describe
-from modelexport.htp import dynamo, torchscript
+from modelexport.htp import dynamo, outputs, torchscript
 from modelexport.htp.options import EXPORTERS, PHASES, ExportOptions
 from modelexport.htp.project import GraphNode, Resolver, Tag, project, statistics
 from modelexport.htp.trace import CallTree, Recorder, trace
@@ -50,12 +50,14 @@ class ExportedGraph(Protocol):
     exporter: str
     opset: int
     nodes: list[GraphNode]
+    inputs: list[str]  # the graph's input and output value names
+    outputs: list[str]
 
     @staticmethod
     def resolver(tree: CallTree) -> Resolver: ...
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path) -> None: ...
+              output: Path, renames: dict[str, str]) -> None: ...
 
 
 BACKENDS = {"torchscript": torchscript.export, "dynamo": dynamo.export}
@@ -135,7 +137,8 @@ def export_module(
         with run.timer("project"):
             tags, stats = _tag(run, graph, tree)
         with run.timer("write"):
-            record = _write(run, graph, fallback, tree, tags, stats)
+            renames = output_renames(graph, recorder.output_names)
+            record = _write(run, graph, fallback, tree, tags, stats, renames)
         with run.timer("validate"):
             record = replace(record, validation=_validate(run), timings=run.timer.snapshot())
             problems = record.schema_errors()
@@ -171,15 +174,34 @@ def _tag(run: _Run, graph: ExportedGraph, tree: CallTree) -> tuple[list[Tag], Ta
 
 
 def _write(run: _Run, graph: ExportedGraph, fallback: Fallback | None, tree: CallTree,
-           tags: list[Tag], stats: TagStatistics) -> Sidecar:
+           tags: list[Tag], stats: TagStatistics, renames: dict[str, str]) -> Sidecar:
     """The ONNX file with its tags, and the sidecar record (written by ``_finish``)."""
     record = _sidecar(run, graph, fallback, tree, tags, stats)
     chains = {m.path: m.class_chain for m in record.modules}
     node_props = [{} if run.options.clean else sidecar_mod.expected_tags(entry, chains, False)
                   for entry in record.nodes]
     graph.write(node_props, {sidecar_mod.MODEL_VERSION_KEY: str(sidecar_mod.SCHEMA_VERSION)},
-                run.output)
+                run.output, renames)
     return record
+
+
+def output_renames(graph: ExportedGraph, wanted: list[str]) -> dict[str, str]:
+    """Graph output value -> the name the model's output structure gives it.
+
+    Only when it is unambiguous: one wanted name per output, no output listed twice, and no
+    wanted name already naming another value of the graph (the exporter's names stay then).
+    """
+    current = graph.outputs
+    if len(wanted) != len(current) or len(set(wanted)) != len(wanted) \
+            or len(set(current)) != len(current):
+        log.debug("outputs keep the exporter's names: %s vs %s", current, wanted)
+        return {}
+    taken = {*graph.inputs, *(name for node in graph.nodes
+                              for name in (*node.inputs, *node.outputs))} - set(current)
+    if taken & set(wanted):
+        log.debug("outputs keep the exporter's names: %s already taken", taken & set(wanted))
+        return {}
+    return {old: new for old, new in zip(current, wanted, strict=True) if old != new}
 
 
 def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
@@ -284,7 +306,8 @@ def _validate(run: _Run) -> Validation:
     except Exception as exc:  # checker and runtime raise their own types
         raise ExportFailed(f"{path.name}: invalid ONNX: {describe(exc)}") from exc
     with torch.no_grad():
-        expected = [t.numpy() for t in _flatten(run.model(**run.tensors, **run.constants))]
+        produced = outputs.flatten(run.model(**run.tensors, **run.constants))
+    expected = [tensor.numpy() for _, tensor in produced]
     want_shapes, got_shapes = [w.shape for w in expected], [h.shape for h in got]
     if want_shapes != got_shapes:
         raise ExportFailed(
@@ -297,19 +320,6 @@ def _validate(run: _Run) -> Validation:
     )
     tolerance = run.options.tolerance
     return Validation(True, Parity(len(got), diff, tolerance, diff <= tolerance))
-
-
-def _flatten(value: Any) -> list[torch.Tensor]:
-    """The tensors of a model output in the order the exporters flatten them."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if hasattr(value, "to_tuple"):
-        value = value.to_tuple()
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _flatten(item)]
-    return []
 
 
 def _parameter_bytes(model: torch.nn.Module) -> int:

@@ -64,13 +64,15 @@ class TorchScriptGraph:
         self.nodes = [
             GraphNode(n.name, n.op_type, tuple(n.input), tuple(n.output), n.name) for n in nodes
         ]
+        self.inputs = [i.name for i in header.graph.input]
+        self.outputs = [o.name for o in header.graph.output]
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path) -> None:
+              output: Path, renames: dict[str, str]) -> None:
         if self._data is not None:
             _unlink_ordinary(output)
             with open(output, "wb") as fh:
-                for chunk in wire.add_metadata(self._data, node_props, model_props):
+                for chunk in wire.add_metadata(self._data, node_props, model_props, renames):
                     fh.write(chunk)
             return
         assert self._scratch is not None  # no bytes: the exporter wrote into scratch
@@ -78,6 +80,11 @@ class TorchScriptGraph:
         for node, props in zip(model.graph.node, node_props, strict=True):
             for key, value in props.items():
                 node.metadata_props.add(key=key, value=value)
+            for field in (node.input, node.output):
+                for i, name in enumerate(field):
+                    field[i] = renames.get(name, name)
+        for info in (*model.graph.output, *model.graph.value_info):
+            info.name = renames.get(info.name, info.name)
         for key, value in model_props.items():
             model.metadata_props.add(key=key, value=value)
         # Weights the exporter wrote as external files stay there; weights it left inline

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from modelexport.htp import outputs
+
 if TYPE_CHECKING:
     import torch
 
@@ -76,6 +78,7 @@ class Recorder:
         self._calls: list[Call] = []
         self._stack: list[int] = []
         self._handles: list[Any] = []
+        self.output_names: list[str] = []  # of the root's last call, as ONNX will name them
 
     def __enter__(self) -> Recorder:
         for module in self._model.modules():
@@ -97,6 +100,8 @@ class Recorder:
     def _leave(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         if id(module) in self._names and self._stack:
             self._stack.pop()
+            if not self._stack:
+                self.output_names = outputs.names(output)
 
     def tree(self) -> CallTree | None:
         """The call tree of the last forward pass seen, or None if there was none.

@@ -9,24 +9,16 @@ the small NodeProtos, and hand the initializer bytes through as zero-copy slices
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import onnx
 
-_LEN = 2  # wire type of length-delimited fields
+from modelexport.onnxfile import LEN as _LEN
+from modelexport.onnxfile import fields as _fields
+
 _GRAPH = onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number
 _NODE = onnx.GraphProto.DESCRIPTOR.fields_by_name["node"].number
-
-
-def _varint(data: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
+_INPUT = onnx.GraphProto.DESCRIPTOR.fields_by_name["input"].number
+_OUTPUT = onnx.GraphProto.DESCRIPTOR.fields_by_name["output"].number
+_VALUE_INFO = onnx.GraphProto.DESCRIPTOR.fields_by_name["value_info"].number
 
 
 def _encode_varint(value: int) -> bytes:
@@ -41,43 +33,18 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _fields(data: memoryview) -> Iterator[tuple[int, int, memoryview, memoryview]]:
-    """Yield (field number, wire type, whole field bytes, payload) for each top-level field."""
-    pos = 0
-    while pos < len(data):
-        start = pos
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, pos = _varint(data, pos)
-            payload = data[start:pos]
-        elif wire == 1:
-            pos += 8
-            payload = data[pos - 8 : pos]
-        elif wire == _LEN:
-            length, pos = _varint(data, pos)
-            payload = data[pos : pos + length]
-            pos += length
-        elif wire == 5:
-            pos += 4
-            payload = data[pos - 4 : pos]
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, data[start:pos], payload
-
-
 def _length_field(number: int, parts: list[bytes | memoryview]) -> list[bytes | memoryview]:
     size = sum(len(p) for p in parts)
     return [_encode_varint(number << 3 | _LEN), _encode_varint(size), *parts]
 
 
 def read(model_bytes: bytes | memoryview) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
-    """The model without its graph (opsets, versions) and the top-level graph's nodes.
-
-    Neither touches the initializers.
+    """The model without its graph (opsets, versions; its graph holds only the inputs and
+    outputs) and the top-level graph's nodes. Neither touches the initializers.
     """
     header: list[memoryview] = []
     nodes = []
+    ends: dict[int, list[onnx.ValueInfoProto]] = {_INPUT: [], _OUTPUT: []}
     for number, wire, whole, graph in _fields(memoryview(model_bytes)):
         if number != _GRAPH or wire != _LEN:
             header.append(whole)
@@ -85,17 +52,26 @@ def read(model_bytes: bytes | memoryview) -> tuple[onnx.ModelProto, list[onnx.No
         for field, fwire, _, payload in _fields(graph):
             if field == _NODE and fwire == _LEN:
                 nodes.append(onnx.NodeProto.FromString(payload))
-    return onnx.ModelProto.FromString(b"".join(header)), nodes
+            elif field in ends and fwire == _LEN:
+                ends[field].append(onnx.ValueInfoProto.FromString(payload))
+    model = onnx.ModelProto.FromString(b"".join(header))
+    model.graph.input.extend(ends[_INPUT])
+    model.graph.output.extend(ends[_OUTPUT])
+    return model, nodes
 
 
 def add_metadata(
-    model_bytes: bytes | memoryview, node_props: list[dict[str, str]], model_props: dict[str, str]
+    model_bytes: bytes | memoryview, node_props: list[dict[str, str]], model_props: dict[str, str],
+    renames: dict[str, str] | None = None,
 ) -> list[bytes | memoryview]:
-    """The model with ``node_props[i]`` added to node i and ``model_props`` to the model.
+    """The model with ``node_props[i]`` added to node i and ``model_props`` to the model,
+    and the values named in ``renames`` renamed wherever they appear (for graph outputs:
+    their producer, consumers, output and value_info entries; weights are never renamed).
 
     Returns the new serialization as a list of chunks to write in order (mostly views into
     ``model_bytes``), so the weights are never copied.
     """
+    renames = renames or {}
     out: list[bytes | memoryview] = []
     node_index = 0
     for number, wire, whole, graph in _fields(memoryview(model_bytes)):
@@ -108,8 +84,17 @@ def add_metadata(
                 if node_index == len(node_props):
                     raise ValueError(f"got tags for {len(node_props)} nodes, the graph has more")
                 extra = _entries(onnx.NodeProto(), node_props[node_index])
-                graph_parts.extend(_length_field(_NODE, [payload, extra]) if extra else [gwhole])
+                if renames:
+                    payload = _renamed_node(payload, renames)
+                    graph_parts.extend(_length_field(_NODE, [payload, extra]))
+                else:
+                    graph_parts.extend(_length_field(_NODE, [payload, extra]) if extra
+                                       else [gwhole])
                 node_index += 1
+            elif renames and field in (_OUTPUT, _VALUE_INFO) and fwire == _LEN:
+                info = onnx.ValueInfoProto.FromString(payload)
+                info.name = renames.get(info.name, info.name)
+                graph_parts.extend(_length_field(field, [info.SerializeToString()]))
             else:
                 graph_parts.append(gwhole)
         out.extend(_length_field(_GRAPH, graph_parts))
@@ -117,6 +102,17 @@ def add_metadata(
         raise ValueError(f"graph has {node_index} nodes, got tags for {len(node_props)}")
     out.append(_entries(onnx.ModelProto(), model_props))
     return out
+
+
+def _renamed_node(payload: memoryview, renames: dict[str, str]) -> bytes | memoryview:
+    node = onnx.NodeProto.FromString(payload)
+    names = [*node.input, *node.output]
+    if not any(name in renames for name in names):
+        return payload
+    for field in (node.input, node.output):
+        for i, name in enumerate(field):
+            field[i] = renames.get(name, name)
+    return node.SerializeToString()
 
 
 def _entries(message: onnx.NodeProto | onnx.ModelProto, props: dict[str, str]) -> bytes:

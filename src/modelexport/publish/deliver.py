@@ -37,7 +37,7 @@ def publish(judgement: Judgement, targets: Targets, manifest: Manifest | None,
     hint = report.update_hint(str(targets.results_path),
                               str(targets.baseline_path or DEFAULT_BASELINE))
     markdown = report.markdown(judgement.verdicts, judgement.results, judgement.baseline,
-                               judgement.notes, hint)
+                               judgement.notes, hint, judgement.drift)
     if targets.markdown:
         targets.markdown.write_text(markdown)
     if targets.json:

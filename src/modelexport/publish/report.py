@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import median
 
+from modelexport import diff
 from modelexport.gate.compare import Outcome, Verdict
 from modelexport.gate.manifest import Problem
 from modelexport.gate.records import Measured
@@ -22,6 +23,10 @@ ANNOTATION_KIND = {Outcome.REGRESSED: "error", Outcome.FAILED: "error",
                    Outcome.ACCEPTED: "warning", Outcome.NOT_COMPARABLE: "warning",
                    Outcome.MISSING: "warning"}
 LIMIT = 60_000  # bytes; a PR comment holds 65,536 characters
+GRAPH_ROWS = 10  # module changes shown per model before "N more"
+NOTHING_COMPARED = ("NOTHING WAS COMPARED: no model had a baseline entry measured in this "
+                    "environment or a structure to diff; this run gates no slowdown and no "
+                    "graph change")
 
 
 def _seconds(value: float | None) -> str:
@@ -44,8 +49,15 @@ def _why(verdict: Verdict) -> str:
 
 
 def summary(verdicts: list[Verdict]) -> str:
+    """The verdict counts; said loudly when not one model was compared with a baseline."""
     counts = Counter(v.verdict.value for v in verdicts)
-    return ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "no models"
+    text = ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "no models"
+    return text if any(v.compared for v in verdicts) else f"{text}; {NOTHING_COMPARED}"
+
+
+def changed_graphs(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts whose model's graph differs from its baseline's."""
+    return [v for v in verdicts if v.structure is not None and not v.structure.identical]
 
 
 def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
@@ -55,6 +67,11 @@ def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
              for row in rows]
+    for verdict in changed_graphs(verdicts):
+        assert verdict.structure is not None
+        found = diff.as_text(verdict.structure, GRAPH_ROWS)
+        lines += ["", f"{verdict.name}: graph changed",
+                  *(f"  {line}" for line in found.splitlines())]
     return "\n".join([*lines, "", *notes, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
 
 
@@ -71,7 +88,9 @@ def update_hint(results_path: str, baseline_path: str) -> str:
 
 
 def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None,
-             notes: list[str], update_hint: str) -> str:
+             notes: list[str], update_hint: str, drift: list[str] | None = None) -> str:
+    """The PR comment and step summary: the verdict table, then collapsed details (the
+    graph changes first). ``drift``: how the baseline's environment differs, if it does."""
     head = [f"### modelexport: {summary(verdicts)}", ""]
     if notes:
         head += [*[f"> {n}" for n in notes], ""]
@@ -81,7 +100,8 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
             f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {_escape(_why(v))} |"
             for v in verdicts]
     tail = [
-        "", _details("Per-phase medians (seconds)", _phases(results)),
+        "", *_graph_changes(verdicts, drift),
+        _details("Per-phase medians (seconds)", _phases(results)),
         _details("Tag statistics", _tags(results)),
         _details("Environment", _environment(results, baseline)),
         _details("Updating the baseline", update_hint),
@@ -102,6 +122,21 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
     note = (f"\n_Truncated: {len(rows) - len(kept)} of {len(rows)} rows and the details left "
             "out to stay under the comment size limit; see the JSON report._\n")
     return "\n".join([*head, *kept]) + "\n" + note
+
+
+def _graph_changes(verdicts: list[Verdict], drift: list[str] | None) -> list[str]:
+    changed = changed_graphs(verdicts)
+    if not changed:
+        return []
+    body = []
+    if drift:
+        body.append("Measured against a baseline from another environment ("
+                    + _escape("; ".join(drift)) + "): the graph compares anyway.\n")
+    for verdict in changed:
+        assert verdict.structure is not None
+        body.append(f"**`{verdict.name}`**\n\n{diff.as_markdown(verdict.structure, GRAPH_ROWS)}")
+    names = ", ".join(v.name for v in changed)
+    return [_details(f"Graph changes: {_escape(names)}", "\n".join(body))]
 
 
 def _escape(text: str) -> str:
@@ -164,9 +199,11 @@ def located(kind: str, problems: Sequence[Problem], title: str | None = None
 
 
 def outputs(verdicts: list[Verdict], results_path: str, report_path: str) -> dict[str, str]:
-    """The step outputs: ``verdict`` pass|fail, ``regressions`` = models failing the gate."""
+    """The step outputs: ``verdict`` pass|fail, ``regressions`` = models failing the gate,
+    ``compared`` = models compared with their baseline (0: the run gated nothing)."""
     failing = sum(1 for v in verdicts if v.verdict.fails_build)
     return {"verdict": "fail" if failing else "pass", "regressions": str(failing),
+            "compared": str(sum(1 for v in verdicts if v.compared)),
             "results-path": results_path, "report-path": report_path}
 
 
@@ -178,7 +215,9 @@ def as_json(verdicts: list[Verdict], notes: list[str]) -> str:
             {"name": v.name, "verdict": v.verdict.value, "reasons": [r[:200] for r in v.reasons],
              "baseline_s": v.baseline_s, "current_s": v.current_s,
              "ratio": v.time.ratio if v.time else None,
-             "p_value": v.time.p_value if v.time else None, "accepted": v.accepted}
+             "p_value": v.time.p_value if v.time else None, "accepted": v.accepted,
+             "compared": v.compared,
+             "structure": v.structure.to_json() if v.structure else None}
             for v in verdicts
         ],
     }, indent=1) + "\n"

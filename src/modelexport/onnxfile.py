@@ -1,0 +1,275 @@
+"""Read an ONNX file's structure without the onnx package and without its weights.
+
+An ONNX file is one protobuf ``ModelProto``. Its weights sit in ``raw_data`` fields of the
+initializers; walking the messages field by field over a memory map skips those payloads
+by their length, so a 440 MB bert-base file is read for its graph in milliseconds and
+its weights never leave the disk. Field numbers are those of ``onnx.proto`` (stable since
+IR version 3). ``htp/wire.py`` splices tags into serialized models with the same walker.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelexport.errors import UsageError
+
+LEN = 2  # wire type of length-delimited fields
+# ModelProto
+_IR_VERSION, _OPSET_IMPORT, _GRAPH, _MODEL_PROPS = 1, 8, 7, 14
+# GraphProto
+_NODE, _INITIALIZER, _INPUT, _OUTPUT = 1, 5, 11, 12
+# NodeProto
+_NODE_INPUT, _NODE_OUTPUT, _NODE_NAME, _OP_TYPE, _DOMAIN, _NODE_PROPS = 1, 2, 3, 4, 7, 9
+# TensorProto
+_DIMS, _DATA_TYPE, _TENSOR_NAME = 1, 2, 8
+# TensorProto.DataType -> (name, bits per element)
+DTYPES: dict[int, tuple[str, float]] = {
+    1: ("float32", 32), 2: ("uint8", 8), 3: ("int8", 8), 4: ("uint16", 16), 5: ("int16", 16),
+    6: ("int32", 32), 7: ("int64", 64), 8: ("string", 0), 9: ("bool", 8), 10: ("float16", 16),
+    11: ("float64", 64), 12: ("uint32", 32), 13: ("uint64", 64), 14: ("complex64", 64),
+    15: ("complex128", 128), 16: ("bfloat16", 16), 17: ("float8e4m3fn", 8),
+    18: ("float8e4m3fnuz", 8), 19: ("float8e5m2", 8), 20: ("float8e5m2fnuz", 8),
+    21: ("uint4", 4), 22: ("int4", 4), 23: ("float4e2m1", 4), 24: ("float8e8m0", 8),
+    25: ("uint2", 2), 26: ("int2", 2), 27: ("float6e2m3", 6), 28: ("float6e3m2", 6),
+}
+
+
+def varint(data: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def fields(data: memoryview) -> Iterator[tuple[int, int, memoryview, memoryview]]:
+    """Yield (field number, wire type, whole field bytes, payload) for each top-level field;
+    the payload of a varint field is its value's bytes."""
+    pos, end = 0, len(data)
+    while pos < end:
+        start = pos
+        key, pos = varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            begin = pos
+            _, pos = varint(data, pos)
+            payload = data[begin:pos]
+        elif wire == 1:
+            pos += 8
+            payload = data[pos - 8 : pos]
+        elif wire == LEN:
+            length, pos = varint(data, pos)
+            payload = data[pos : pos + length]
+            pos += length
+        elif wire == 5:
+            pos += 4
+            payload = data[pos - 4 : pos]
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if number == 0 or pos > end:
+            raise ValueError("truncated or not a protobuf message")
+        yield number, wire, data[start:pos], payload
+
+
+def _int(payload: memoryview) -> int:
+    return varint(payload, 0)[0]
+
+
+def _text(payload: memoryview) -> str:
+    return bytes(payload).decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class TensorSig:
+    """A graph input or output: name, element type, shape (ints, or names of free dims)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...] | None  # None: rank unknown
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    props: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """Everything of an ONNX model but its weights' values."""
+
+    ir_version: int
+    opsets: dict[str, int]
+    inputs: tuple[TensorSig, ...]
+    outputs: tuple[TensorSig, ...]
+    nodes: tuple[Node, ...]
+    initializers: dict[str, int]  # name -> bytes of its value
+    props: dict[str, str]  # the model's metadata_props
+
+
+def read(path: Path) -> Skeleton:
+    """The skeleton of the ONNX file at ``path``; UsageError if it is not one.
+
+    The map is not closed explicitly: the views into it die with this call (the skeleton
+    holds copies), and closing a map that an exception's frames still view fails.
+    """
+    try:
+        with path.open("rb") as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                raise UsageError(f"{path}: not an ONNX model (empty file)")
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return _model(memoryview(mapped))
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not an ONNX model ({exc})") from None
+
+
+def _model(data: memoryview) -> Skeleton:
+    ir_version, opsets, props = 0, {}, {}
+    graph: memoryview | None = None
+    for number, wire, _, payload in fields(data):
+        if number == _IR_VERSION and wire == 0:
+            ir_version = _int(payload)
+        elif number == _OPSET_IMPORT and wire == LEN:
+            domain, version = _opset(payload)
+            opsets[domain] = version
+        elif number == _GRAPH and wire == LEN:
+            graph = payload
+        elif number == _MODEL_PROPS and wire == LEN:
+            key, value = _entry(payload)
+            props[key] = value
+    if graph is None or not ir_version:
+        raise ValueError("no graph")
+    return _graph(graph, ir_version, opsets, props)
+
+
+def _graph(data: memoryview, ir_version: int, opsets: dict[str, int],
+           props: dict[str, str]) -> Skeleton:
+    nodes, inputs, outputs = [], [], []
+    initializers: dict[str, int] = {}
+    for number, wire, _, payload in fields(data):
+        if wire != LEN:
+            continue
+        if number == _NODE:
+            nodes.append(_node(payload))
+        elif number == _INITIALIZER:
+            name, size = _tensor(payload)
+            initializers[name] = size
+        elif number == _INPUT:
+            inputs.append(_value_info(payload))
+        elif number == _OUTPUT:
+            outputs.append(_value_info(payload))
+    # Older exporters list the initializers among the inputs too; a caller feeds neither.
+    fed = tuple(sig for sig in inputs if sig.name not in initializers)
+    return Skeleton(ir_version, opsets, fed, tuple(outputs), tuple(nodes), initializers, props)
+
+
+def _opset(data: memoryview) -> tuple[str, int]:
+    domain, version = "", 0
+    for number, wire, _, payload in fields(data):
+        if number == 1 and wire == LEN:
+            domain = _text(payload)
+        elif number == 2 and wire == 0:
+            version = _int(payload)
+    return domain, version
+
+
+def _entry(data: memoryview) -> tuple[str, str]:
+    key = value = ""
+    for number, wire, _, payload in fields(data):
+        if number == 1 and wire == LEN:
+            key = _text(payload)
+        elif number == 2 and wire == LEN:
+            value = _text(payload)
+    return key, value
+
+
+def _node(data: memoryview) -> Node:
+    inputs, outputs, props = [], [], {}
+    name = op_type = domain = ""
+    for number, wire, _, payload in fields(data):
+        if wire != LEN:
+            continue
+        if number == _NODE_INPUT:
+            inputs.append(_text(payload))
+        elif number == _NODE_OUTPUT:
+            outputs.append(_text(payload))
+        elif number == _NODE_NAME:
+            name = _text(payload)
+        elif number == _OP_TYPE:
+            op_type = _text(payload)
+        elif number == _DOMAIN:
+            domain = _text(payload)
+        elif number == _NODE_PROPS:
+            key, value = _entry(payload)
+            props[key] = value
+    qualified = f"{domain}.{op_type}" if domain not in ("", "ai.onnx") else op_type
+    return Node(name, qualified, tuple(inputs), tuple(outputs), props)
+
+
+def _tensor(data: memoryview) -> tuple[str, int]:
+    """An initializer's name and the bytes of its value, from its dims and element type
+    (the same whether the value is inline or external)."""
+    dims: list[int] = []
+    name, dtype = "", 1
+    for number, wire, _, payload in fields(data):
+        if number == _DIMS and wire == 0:
+            dims.append(_int(payload))
+        elif number == _DIMS and wire == LEN:  # packed
+            pos = 0
+            while pos < len(payload):
+                value, pos = varint(payload, pos)
+                dims.append(value)
+        elif number == _DATA_TYPE and wire == 0:
+            dtype = _int(payload)
+        elif number == _TENSOR_NAME and wire == LEN:
+            name = _text(payload)
+    count = 1
+    for dim in dims:
+        count *= dim
+    return name, int(count * DTYPES.get(dtype, ("", 0))[1] // 8)
+
+
+def _value_info(data: memoryview) -> TensorSig:
+    name, dtype, shape = "", "undefined", None
+    for number, wire, _, payload in fields(data):
+        if number == 1 and wire == LEN:
+            name = _text(payload)
+        elif number == 2 and wire == LEN:  # TypeProto
+            for tnumber, twire, _, tensor in fields(payload):
+                if tnumber == 1 and twire == LEN:  # TypeProto.Tensor
+                    dtype, shape = _tensor_type(tensor)
+    return TensorSig(name, dtype, shape)
+
+
+def _tensor_type(data: memoryview) -> tuple[str, tuple[int | str, ...] | None]:
+    dtype, shape = "undefined", None
+    for number, wire, _, payload in fields(data):
+        if number == 1 and wire == 0:
+            dtype = DTYPES.get(_int(payload), (f"type{_int(payload)}", 0))[0]
+        elif number == 2 and wire == LEN:
+            shape = tuple(_dim(dim) for n, w, _, dim in fields(payload) if n == 1 and w == LEN)
+    return dtype, shape
+
+
+def _dim(data: memoryview) -> int | str:
+    for number, wire, _, payload in fields(data):
+        if number == 1 and wire == 0:
+            return _int(payload)
+        if number == 2 and wire == LEN:
+            return _text(payload)
+    return "?"
