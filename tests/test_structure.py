@@ -77,9 +77,10 @@ def test_another_attention_implementation_changes_the_attention_modules(tmp_path
     eager = bert(tmp_path, "torchscript", attn_implementation="eager")
     found = diff.diff(eager, bert(tmp_path, "torchscript", attn_implementation="sdpa"))
     where = [row.where for row in found.modules]
-    assert "encoder.layer.{0,1}.attention.self" in where
+    attention = [w for w in where if w != "(root)"]
+    assert attention and all(w.endswith(".attention.self") for w in attention)
     # Besides the attention modules, only the root, which builds the attention mask.
-    assert set(where) <= {"encoder.layer.{0,1}.attention.self", "(root)"}
+    assert set(where) - set(attention) <= {"(root)"}
     assert found.signature == ()
 
 

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     how.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
                      help="explicit input, e.g. input_ids=1x32:int64:0..1000 (repeatable)")
+    how.add_argument("--dynamic", action="append", default=[], metavar="NAME:AXIS=DIM,...",
+                     help="dynamic axes of an input, e.g. input_ids:0=batch,1=sequence "
+                     "(repeatable; default: batch and sequence axes by input name, as optimum "
+                     "exports them)")
+    how.add_argument("--static", action="store_true",
+                     help="fix every input dimension at its traced size")
     how.add_argument("--use-cache", action="store_true",
                      help="keep the model's KV cache outputs (off by default)")
     how.add_argument("--external-data", action="store_true",

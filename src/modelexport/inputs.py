@@ -8,6 +8,7 @@ model whose forward takes ``pixel_values`` gets an image whatever it is called. 
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +18,8 @@ from modelexport.errors import UsageError
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 DTYPES = ("int64", "int32", "float32", "float16", "bfloat16", "bool")
 _SPEC = re.compile(
@@ -97,6 +100,84 @@ _RULES: dict[str, Callable[[Any, int], tuple[tuple[int, ...], str, float, float]
         "float32", -1, 1,
     ),
 }
+
+
+# Dynamic axes by input name, as optimum exports them: what a deployed model is fed in other
+# sizes than it was traced with. Image height and width stay fixed (optimum marks them
+# dynamic, but ViT-style position embeddings are built for one image size), and so does the
+# length of Whisper-style features (the encoder is built for 3,000 frames).
+DEFAULT_AXES: dict[str, dict[int, str]] = {
+    "input_ids": {0: "batch_size", 1: "sequence_length"},
+    "attention_mask": {0: "batch_size", 1: "sequence_length"},
+    "token_type_ids": {0: "batch_size", 1: "sequence_length"},
+    "decoder_input_ids": {0: "batch_size", 1: "decoder_sequence_length"},
+    "pixel_values": {0: "batch_size"},
+    "input_values": {0: "batch_size", 1: "sequence_length"},
+    "input_features": {0: "batch_size"},
+}
+Axes = dict[str, dict[int, str]]  # input name -> axis -> the dimension's name
+_AXES = re.compile(r"^(?P<name>[A-Za-z_]\w*):(?P<axes>\d+=[A-Za-z_]\w*(?:,\d+=[A-Za-z_]\w*)*)$")
+
+
+def parse_axes(text: str) -> tuple[str, dict[int, str]]:
+    """``input_ids:0=batch,1=sequence`` -> ``("input_ids", {0: "batch", 1: "sequence"})``."""
+    match = _AXES.match(text.strip())
+    if not match:
+        raise UsageError(f"--dynamic {text!r}: expected NAME:AXIS=DIM[,AXIS=DIM...], "
+                         "e.g. input_ids:0=batch,1=sequence")
+    pairs = [pair.split("=") for pair in match["axes"].split(",")]
+    return match["name"], {int(axis): dim for axis, dim in pairs}
+
+
+def axes_for(specs: list[InputSpec], given: Axes | None) -> Axes:
+    """The dynamic axes of these inputs: ``given`` (checked against them), or the defaults
+    for the inputs that have one when ``given`` is None."""
+    shapes = {spec.name: spec.shape for spec in specs}
+    if given is None:
+        return {name: {a: d for a, d in axes.items() if a < len(shapes[name])}
+                for name, axes in DEFAULT_AXES.items() if name in shapes}
+    for name, axes in given.items():
+        if name not in shapes:
+            raise UsageError(f"--dynamic {name}: not an input of this model "
+                             f"({', '.join(shapes)})")
+        beyond = [a for a in axes if a >= len(shapes[name])]
+        if beyond:
+            raise UsageError(f"--dynamic {name}: axis {beyond[0]} of a {len(shapes[name])}-d "
+                             "input")
+    return given
+
+
+def traceable(specs: list[InputSpec], axes: Axes) -> Axes:
+    """``axes`` without those traced at size 0 or 1, which torch.export fixes (an explicit
+    ``--input input_ids=1x32`` under the default axes): those stay fixed, said once."""
+    shapes = {spec.name: spec.shape for spec in specs}
+    kept: Axes = {}
+    for name, dims in axes.items():
+        small = [axis for axis in dims if shapes[name][axis] < 2]
+        if small:
+            log.warning("%s: axis %s is traced at size %d and stays fixed; give it a size of "
+                        "2 or more to make it dynamic", name, small[0], shapes[name][small[0]])
+        left = {axis: dim for axis, dim in dims.items() if axis not in small}
+        if left:
+            kept[name] = left
+    return kept
+
+
+def resized(specs: list[InputSpec], axes: Axes) -> list[InputSpec]:
+    """The specs at other sizes along their dynamic axes, the same size for the same
+    dimension name: a batch one larger, other dimensions 3 shorter (or one longer when
+    that would leave fewer than 2): what a dynamic export is checked at a second time."""
+    sizes: dict[str, int] = {}
+    out = []
+    for spec in specs:
+        shape = list(spec.shape)
+        for axis, dim in axes.get(spec.name, {}).items():
+            if dim not in sizes:
+                size = shape[axis]
+                sizes[dim] = size + 1 if axis == 0 else (size - 3 if size > 4 else size + 1)
+            shape[axis] = sizes[dim]
+        out.append(replace(spec, shape=tuple(shape)))
+    return out
 
 
 # Masks and segment ids only go beside token ids, and take their shape (ViT's forward

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -48,8 +49,9 @@ def test_two_exports_differ_in_one_row_and_the_same_export_twice_not_at_all(tmp_
     assert [m["where"] for m in json.loads(proc.stdout)["modules"]] == ["encoder.layer.2"]
     again = exported(tmp_path, "again")
     proc = run_cli("diff", str(two), str(again), "--format", "markdown")
-    assert (proc.returncode, proc.stdout.splitlines()[-1]) == (0, "| `graph` | unchanged: "
-                                                               "153 nodes, 8.2 MB weights |")
+    assert proc.returncode == 0
+    assert re.fullmatch(r"\| `graph` \| unchanged: \d+ nodes, 8\.2 MB weights \|",
+                        proc.stdout.splitlines()[-1])
 
 
 @pytest.mark.export

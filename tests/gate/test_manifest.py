@@ -127,3 +127,15 @@ def test_structure_policy_merges_defaults_and_refuses_other_words(tmp_path: Path
     found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n"
                                             "    structure: {signature: ignore}"))
     assert len(found) == 1 and "models[1].structure.signature: 'ignore' is not one of" in found[0]
+
+
+def test_dynamic_axes_by_model_or_fixed_shapes(tmp_path: Path) -> None:
+    text = GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n    dynamic: {input_ids: "
+                        "{0: batch, 1: tokens}}").replace("defaults:", "defaults:\n  dynamic: "
+                                                          "false", 1)
+    tiny, minilm, _ = manifest.load(write(tmp_path, text)).models
+    assert (tiny.dynamic, minilm.dynamic) == ({}, {"input_ids": {0: "batch", 1: "tokens"}})
+    assert manifest.load(write(tmp_path, GOOD)).models[0].dynamic is None
+    found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n"
+                                            "    dynamic: {input_ids: {first: batch}}"))
+    assert len(found) == 1 and "models[1].dynamic" in found[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from modelexport import inputs, sources
-from modelexport.errors import MissingExtraError
+from modelexport.errors import MissingExtraError, UsageError
 from modelexport.htp.options import ExportOptions
 
 
@@ -15,6 +15,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, model_class=args.model_class, trust_remote_code=args.trust_remote_code,
     )
     specs = tuple(inputs.parse_spec(text) for text in args.input)
+    if args.static and args.dynamic:
+        raise UsageError("give --dynamic or --static, not both")
+    dynamic = {} if args.static else dict(map(inputs.parse_axes, args.dynamic)) or None
     try:
         from modelexport.htp.export import export
     except ImportError as exc:
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     options = ExportOptions(
         exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
         tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,
-        external_data=args.external_data,
+        external_data=args.external_data, dynamic=dynamic,
     )
     result = export(source, args.output, options)
     stats, info = result.statistics, result.sidecar.export

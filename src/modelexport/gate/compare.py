@@ -85,10 +85,10 @@ def compare_model(name: str, current: ModelResult | None, baseline: ModelResult 
                        current_s=current.median_s)
     if before is None:
         return Verdict(name, Outcome.NEW, ("no baseline yet",), current_s=current.median_s)
-    return _timed(name, current, before, policy, today, comparable)
+    return _against_baseline(name, current, before, policy, today, comparable)
 
 
-def _timed(name: str, current: Measured, before: Measured, policy: Policy,
+def _against_baseline(name: str, current: Measured, before: Measured, policy: Policy,
            today: datetime.date, comparable: bool) -> Verdict:
     limits = policy.thresholds
     found = (diff.diff(before.structure, current.structure)

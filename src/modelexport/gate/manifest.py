@@ -19,7 +19,7 @@ import yaml
 from modelexport import schemas
 from modelexport.errors import UsageError
 from modelexport.htp.options import Exporter
-from modelexport.inputs import InputSpec
+from modelexport.inputs import Axes, InputSpec
 from modelexport.sources import Source
 
 SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config"}
@@ -58,6 +58,7 @@ class ModelSpec:
     exporter: Exporter = "auto"
     opset: int | None = None
     inputs: tuple[InputSpec, ...] = ()
+    dynamic: Axes | None = None  # None: by input name; {}: every shape fixed
     repeats: int = 5
     timeout: float = 900.0
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -260,6 +261,9 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located,
     options = _present(entry, "exporter", "opset", "repeats", "timeout")
     if "timeout" in options:
         options["timeout"] = float(options["timeout"])
+    if "dynamic" in entry:
+        options["dynamic"] = {name: {int(axis): dim for axis, dim in axes.items()}
+                              for name, axes in (entry["dynamic"] or {}).items()}
     return ModelSpec(
         name=entry["name"], source=source, line=here.line(), thresholds=thresholds,
         structure=structure,

@@ -8,7 +8,7 @@ from statistics import median
 from typing import Any, Literal
 
 from modelexport.htp.options import TOTAL, Exporter
-from modelexport.inputs import InputSpec
+from modelexport.inputs import Axes, InputSpec
 from modelexport.sidecar import Fallback, TagStatistics, Validation
 from modelexport.sources import Source
 from modelexport.structure import Structure
@@ -24,17 +24,22 @@ class Job:
     exporter: Exporter = "auto"
     opset: int | None = None
     repeats: int = 5
+    dynamic: Axes | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
+        dynamic = data["dynamic"]
         return cls(data["name"], Source.from_json(data["source"]),
                    tuple(InputSpec.from_json(i) for i in data["inputs"]), data["exporter"],
-                   data["opset"], data["repeats"])
+                   data["opset"], data["repeats"],
+                   None if dynamic is None else {name: {int(axis): dim for axis, dim in
+                                                        axes.items()}
+                                                 for name, axes in dynamic.items()})
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source.to_json(),
                 "inputs": [i.to_json() for i in self.inputs], "exporter": self.exporter,
-                "opset": self.opset, "repeats": self.repeats}
+                "opset": self.opset, "repeats": self.repeats, "dynamic": self.dynamic}
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ class Progress(NamedTuple):
 
 def job_for(spec: ModelSpec) -> Job:
     """What the worker needs of a manifest entry."""
-    return Job(spec.name, spec.source, spec.inputs, spec.exporter, spec.opset, spec.repeats)
+    return Job(spec.name, spec.source, spec.inputs, spec.exporter, spec.opset, spec.repeats,
+               spec.dynamic)
 
 
 def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None]

@@ -34,7 +34,7 @@ def measure(job: Job, stage: Callable[[str], object]) -> Measured:
     from modelexport.sources import load
 
     options = ExportOptions(exporter=job.exporter, opset=job.opset, inputs=job.inputs,
-                            seed=job.source.seed)
+                            seed=job.source.seed, dynamic=job.dynamic)
     stage("loading")
     started = time.perf_counter()
     loaded = load(job.source)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import onnx_ir
 import torch
 
 from modelexport.errors import UsageError
 from modelexport.htp.project import GraphNode, dynamo_resolver
+from modelexport.htp.wire import Shape
 
 # Below this the exporter runs the ONNX version converter, which drops every node's
 # metadata (measured, torch 2.13: bert-base, 0 of 493 nodes tagged at opset 17).
@@ -37,14 +39,19 @@ class DynamoGraph:
             )
             for node in program.model.graph
         ]
-        self.inputs = [value.name for value in program.model.graph.inputs]
-        self.outputs = [value.name for value in program.model.graph.outputs]
+        graph = program.model.graph
+        self.inputs = [value.name for value in graph.inputs]
+        self.outputs = [value.name for value in graph.outputs]
+        self.shapes = {value.name: _shape(value) for value in (*graph.inputs, *graph.outputs)}
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path, renames: dict[str, str]) -> None:
-        for node, props in zip(self._program.model.graph, node_props, strict=True):
+              output: Path, renames: dict[str, str], shapes: dict[str, Shape]) -> None:
+        graph = self._program.model.graph
+        for node, props in zip(graph, node_props, strict=True):
             node.metadata_props.update(props)
-        for value in self._program.model.graph.outputs:  # consumers hold the value itself
+        for value in (*graph.inputs, *graph.outputs):  # consumers hold the value itself
+            if value.name in shapes:
+                value.shape = onnx_ir.Shape(list(shapes[value.name]))
             value.name = renames.get(value.name, value.name)
         self._program.model.metadata_props.update(model_props)
         self._program.save(output, external_data=self._external_data)
@@ -53,6 +60,7 @@ class DynamoGraph:
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
     opset: int | None, scratch: Path | None, external_data: bool,
+    axes: dict[str, dict[int, str]],
 ) -> DynamoGraph:
     if opset is not None and opset < MIN_OPSET:
         raise UsageError(
@@ -60,8 +68,18 @@ def export(
             "(its version converter drops node metadata): use --opset 18 or more, "
             "or --exporter torchscript"
         )
+    # One Dim object per dimension name: inputs that share a name share a size.
+    dims = {name: torch.export.Dim(name) for axes_of in axes.values() for name in axes_of.values()}
+    shapes = {name: {axis: dims[dim] for axis, dim in axes.get(name, {}).items()} or None
+              for name in inputs} | dict.fromkeys(constants)
     program = torch.onnx.export(
         model, (), kwargs={**inputs, **constants}, dynamo=True, opset_version=opset, verbose=False,
-        external_data=external_data,
+        external_data=external_data, dynamic_shapes=shapes if axes else None,
     )
     return DynamoGraph(program, external_data)
+
+
+def _shape(value: onnx_ir.Value) -> tuple[int | str | None, ...] | None:
+    if value.shape is None:
+        return None
+    return tuple(d if isinstance(d, int) else d.value for d in value.shape)

@@ -26,7 +26,8 @@ from modelexport.htp import dynamo, outputs, torchscript
 from modelexport.htp.options import EXPORTERS, PHASES, ExportOptions
 from modelexport.htp.project import GraphNode, Resolver, Tag, project, statistics
 from modelexport.htp.trace import CallTree, Recorder, trace
-from modelexport.inputs import InputSpec
+from modelexport.htp.wire import Shape
+from modelexport.inputs import Axes, InputSpec
 from modelexport.sidecar import (
     ExportInfo,
     Fallback,
@@ -52,12 +53,13 @@ class ExportedGraph(Protocol):
     nodes: list[GraphNode]
     inputs: list[str]  # the graph's input and output value names
     outputs: list[str]
+    shapes: dict[str, tuple[int | str | None, ...] | None]  # of the inputs and outputs
 
     @staticmethod
     def resolver(tree: CallTree) -> Resolver: ...
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path, renames: dict[str, str]) -> None: ...
+              output: Path, renames: dict[str, str], shapes: dict[str, Shape]) -> None: ...
 
 
 BACKENDS = {"torchscript": torchscript.export, "dynamo": dynamo.export}
@@ -105,6 +107,7 @@ class _Run:
     tensors: dict[str, torch.Tensor]
     constants: dict[str, Any]
     external_data: bool
+    axes: Axes  # the dynamic axes of the inputs
 
 
 def export(source: Source, output: Path, options: ExportOptions) -> ExportResult:
@@ -138,7 +141,8 @@ def export_module(
             tags, stats = _tag(run, graph, tree)
         with run.timer("write"):
             renames = output_renames(graph, recorder.output_names)
-            record = _write(run, graph, fallback, tree, tags, stats, renames)
+            shapes = named_dims(graph, run, recorder.output_sizes, renames)
+            record = _write(run, graph, fallback, tree, tags, stats, renames, shapes)
         with run.timer("validate"):
             record = replace(record, validation=_validate(run), timings=run.timer.snapshot())
             problems = record.schema_errors()
@@ -158,11 +162,17 @@ def _prepare(model: torch.nn.Module, config: Any, output: Path, options: ExportO
     constants = {"use_cache": False} if "use_cache" in accepts and not options.use_cache else {}
     with timer("inputs"):
         specs = inputs_mod.default_specs(model, config, list(options.inputs))
+        axes = inputs_mod.axes_for(specs, options.dynamic)
+        if any(0 in dims for dims in axes.values()):
+            # torch.export fixes a dimension traced at size 1: trace a dynamic batch at 2.
+            specs = inputs_mod.default_specs(model, config, list(options.inputs), batch=2)
+        axes = inputs_mod.traceable(specs, axes)
         tensors = inputs_mod.make(specs, options.seed)
     output = output.absolute()
     output.parent.mkdir(parents=True, exist_ok=True)
     external_data = options.external_data or _parameter_bytes(model) > EXTERNAL_DATA_BYTES
-    return _Run(model, source, options, output, timer, specs, tensors, constants, external_data)
+    return _Run(model, source, options, output, timer, specs, tensors, constants, external_data,
+                axes)
 
 
 def _tag(run: _Run, graph: ExportedGraph, tree: CallTree) -> tuple[list[Tag], TagStatistics]:
@@ -174,14 +184,15 @@ def _tag(run: _Run, graph: ExportedGraph, tree: CallTree) -> tuple[list[Tag], Ta
 
 
 def _write(run: _Run, graph: ExportedGraph, fallback: Fallback | None, tree: CallTree,
-           tags: list[Tag], stats: TagStatistics, renames: dict[str, str]) -> Sidecar:
+           tags: list[Tag], stats: TagStatistics, renames: dict[str, str],
+           shapes: dict[str, Shape]) -> Sidecar:
     """The ONNX file with its tags, and the sidecar record (written by ``_finish``)."""
     record = _sidecar(run, graph, fallback, tree, tags, stats)
     chains = {m.path: m.class_chain for m in record.modules}
     node_props = [{} if run.options.clean else sidecar_mod.expected_tags(entry, chains, False)
                   for entry in record.nodes]
     graph.write(node_props, {sidecar_mod.MODEL_VERSION_KEY: str(sidecar_mod.SCHEMA_VERSION)},
-                run.output, renames)
+                run.output, renames, shapes)
     return record
 
 
@@ -202,6 +213,43 @@ def output_renames(graph: ExportedGraph, wanted: list[str]) -> dict[str, str]:
         log.debug("outputs keep the exporter's names: %s already taken", taken & set(wanted))
         return {}
     return {old: new for old, new in zip(current, wanted, strict=True) if old != new}
+
+
+def named_dims(graph: ExportedGraph, run: _Run, traced: list[tuple[int, ...] | None],
+               renames: dict[str, str]) -> dict[str, Shape]:
+    """New shapes for the graph's inputs and outputs whose free dimensions need a name.
+
+    An input's dynamic axes take their names. An output's free dimension takes the name
+    of the input dimension it shares a symbol with (dynamo), or whose traced size it has
+    where no other dimension has that size (TorchScript invents ``<Op><value>_dim_0``
+    names), else ``<output>_dim_<i>``: names that do not change with the graph.
+    """
+    by_symbol: dict[str, str] = {}
+    by_size: dict[int, str | None] = {}
+    fixed: dict[str, Shape] = {}
+    for name, axes in run.axes.items():
+        shape = graph.shapes.get(name)
+        if shape is None:
+            continue
+        for axis, dim in axes.items():
+            if isinstance(shape[axis], str):
+                by_symbol[str(shape[axis])] = dim
+            size = int(run.tensors[name].shape[axis])
+            by_size[size] = dim if by_size.get(size, dim) == dim else None
+        fixed[name] = tuple(axes.get(i, "?" if d is None else d) for i, d in enumerate(shape))
+    for index, name in enumerate(graph.outputs):
+        shape = graph.shapes.get(name)
+        if shape is None or all(isinstance(d, int) for d in shape):
+            continue
+        sizes = traced[index] if index < len(traced) else None
+        out = renames.get(name, name)
+        fixed[name] = tuple(
+            d if isinstance(d, int)
+            else by_symbol.get(str(d)) or (by_size.get(sizes[i]) if sizes else None)
+            or f"{out}_dim_{i}"
+            for i, d in enumerate(shape)
+        )
+    return fixed
 
 
 def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
@@ -229,7 +277,7 @@ def _export_graph(run: _Run, scratch: Path | None) -> tuple[ExportedGraph, Fallb
     for name in order:
         try:
             graph = BACKENDS[name](run.model, run.tensors, run.constants, options.opset,
-                                   scratch, run.external_data)
+                                   scratch, run.external_data, run.axes)
         except ModelExportError:
             raise
         except Exception as exc:  # exporters fail in many ways; each is one line for the user
@@ -291,7 +339,8 @@ def _sidecar(run: _Run, graph: ExportedGraph, fallback: Fallback | None, tree: C
 
 
 def _validate(run: _Run) -> Validation:
-    """onnx.checker (full) and onnxruntime-vs-PyTorch parity, when asked for."""
+    """onnx.checker (full) and onnxruntime-vs-PyTorch parity, when asked for: at the traced
+    shapes, and again at other sizes along the dynamic axes when there are any."""
     if not run.options.validate:
         return Validation()
     import onnx
@@ -301,25 +350,42 @@ def _validate(run: _Run) -> Validation:
     try:
         onnx.checker.check_model(str(path), full_check=True)
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feed = {i.name: run.tensors[i.name].numpy() for i in session.get_inputs()}
-        got = session.run(None, feed)
     except Exception as exc:  # checker and runtime raise their own types
         raise ExportFailed(f"{path.name}: invalid ONNX: {describe(exc)}") from exc
+    feeds = [run.tensors]
+    if run.axes:
+        resized = inputs_mod.resized(run.specs, run.axes)
+        feeds.append(inputs_mod.make(resized, run.options.seed + 1))
+    diff, count = 0.0, 0
+    for tensors in feeds:
+        found, count = _parity(session, run, tensors)
+        diff = max(diff, found)
+    tolerance = run.options.tolerance
+    return Validation(True, Parity(count, diff, tolerance, diff <= tolerance))
+
+
+def _parity(session: Any, run: _Run, tensors: dict[str, torch.Tensor]) -> tuple[float, int]:
+    """The largest difference between onnxruntime and PyTorch on ``tensors``, and how many
+    outputs were compared."""
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    try:
+        got = session.run(None, {i.name: tensors[i.name].numpy() for i in session.get_inputs()})
+    except Exception as exc:  # onnxruntime raises its own types
+        raise ExportFailed(f"{run.output.name}: onnxruntime fails at input shapes {shapes}: "
+                           f"{describe(exc)}") from exc
     with torch.no_grad():
-        produced = outputs.flatten(run.model(**run.tensors, **run.constants))
+        produced = outputs.flatten(run.model(**tensors, **run.constants))
     expected = [tensor.numpy() for _, tensor in produced]
     want_shapes, got_shapes = [w.shape for w in expected], [h.shape for h in got]
     if want_shapes != got_shapes:
-        raise ExportFailed(
-            f"{path.name}: onnxruntime outputs {got_shapes} do not match PyTorch's {want_shapes}"
-        )
+        raise ExportFailed(f"{run.output.name}: onnxruntime outputs {got_shapes} do not match "
+                           f"PyTorch's {want_shapes} (inputs {shapes})")
     diff = max(
         (float(abs(w.astype("float64") - h.astype("float64")).max())
          for w, h in zip(expected, got, strict=True) if w.size),
         default=0.0,
     )
-    tolerance = run.options.tolerance
-    return Validation(True, Parity(len(got), diff, tolerance, diff <= tolerance))
+    return diff, len(got)
 
 
 def _parameter_bytes(model: torch.nn.Module) -> int:

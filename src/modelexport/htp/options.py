@@ -35,3 +35,6 @@ class ExportOptions:
     use_cache: bool = False
     seed: int = 0
     external_data: bool = False  # weights in "<name>.onnx.data" (always, above ~1.8 GB)
+    # Input name -> axis -> dimension name. None: the defaults by input name
+    # (inputs.DEFAULT_AXES, as optimum exports them); {}: every shape fixed.
+    dynamic: dict[str, dict[int, str]] | None = None

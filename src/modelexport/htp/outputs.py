@@ -41,3 +41,23 @@ def _top(key: str, container: Any) -> str:
 
 def names(value: Any) -> list[str]:
     return [name for name, _ in flatten(value)]
+
+
+def sizes(value: Any) -> list[tuple[int, ...] | None]:
+    """Each output tensor's traced size (None where it is symbolic, as under dynamo).
+
+    Never ``int()`` of a symbolic size: under torch.export that is a guard that fixes the
+    dimension to its traced value (measured: a BERT exported with a dynamic sequence then
+    failed in onnxruntime at any other length). The TorchScript tracer hands dynamic sizes
+    over as 0-d tensors; reading one records nothing in the graph.
+    """
+    import torch
+
+    found: list[tuple[int, ...] | None] = []
+    for _, tensor in flatten(value):
+        shape = tuple(tensor.shape)
+        if all(type(d) is int or isinstance(d, torch.Tensor) for d in shape):
+            found.append(tuple(int(d) for d in shape))
+        else:
+            found.append(None)
+    return found

@@ -66,13 +66,15 @@ class TorchScriptGraph:
         ]
         self.inputs = [i.name for i in header.graph.input]
         self.outputs = [o.name for o in header.graph.output]
+        self.shapes = {i.name: _shape(i) for i in (*header.graph.input, *header.graph.output)}
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path, renames: dict[str, str]) -> None:
+              output: Path, renames: dict[str, str], shapes: dict[str, wire.Shape]) -> None:
         if self._data is not None:
             _unlink_ordinary(output)
             with open(output, "wb") as fh:
-                for chunk in wire.add_metadata(self._data, node_props, model_props, renames):
+                for chunk in wire.add_metadata(self._data, node_props, model_props, renames,
+                                               shapes):
                     fh.write(chunk)
             return
         assert self._scratch is not None  # no bytes: the exporter wrote into scratch
@@ -83,8 +85,8 @@ class TorchScriptGraph:
             for field in (node.input, node.output):
                 for i, name in enumerate(field):
                     field[i] = renames.get(name, name)
-        for info in (*model.graph.output, *model.graph.value_info):
-            info.name = renames.get(info.name, info.name)
+        for info in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+            wire.retyped(info, renames, shapes)
         for key, value in model_props.items():
             model.metadata_props.add(key=key, value=value)
         # Weights the exporter wrote as external files stay there; weights it left inline
@@ -133,6 +135,7 @@ class _Keep:
 def export(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], constants: dict[str, Any],
     opset: int | None, scratch: Path | None, external_data: bool,
+    axes: dict[str, dict[int, str]],
 ) -> TorchScriptGraph:
     """Export in memory, or into ``scratch`` (a path in an empty folder, given exactly when
     ``external_data`` is asked for: over 2 GB a proto cannot be held in one buffer)."""
@@ -141,7 +144,7 @@ def export(
     with keyword_forward(model, names, constants):
         torch.onnx.export(
             model, tuple(inputs.values()), sink, dynamo=False, opset_version=opset,
-            input_names=names, do_constant_folding=True,
+            input_names=names, do_constant_folding=True, dynamic_axes=axes or None,
         )
     if isinstance(sink, _Keep):
         data = sink.data()
@@ -149,6 +152,13 @@ def export(
         return TorchScriptGraph(header, nodes, scratch, data)
     loaded = onnx.load(scratch, load_external_data=False)
     return TorchScriptGraph(loaded, list(loaded.graph.node), scratch, None)
+
+
+def _shape(info: onnx.ValueInfoProto) -> tuple[int | str | None, ...] | None:
+    if not info.type.tensor_type.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                 for d in info.type.tensor_type.shape.dim)
 
 
 def _opset(model: onnx.ModelProto) -> int:

@@ -78,7 +78,9 @@ class Recorder:
         self._calls: list[Call] = []
         self._stack: list[int] = []
         self._handles: list[Any] = []
-        self.output_names: list[str] = []  # of the root's last call, as ONNX will name them
+        # Of the root's last call: the outputs as ONNX will name them, their traced sizes.
+        self.output_names: list[str] = []
+        self.output_sizes: list[tuple[int, ...] | None] = []
 
     def __enter__(self) -> Recorder:
         for module in self._model.modules():
@@ -102,6 +104,7 @@ class Recorder:
             self._stack.pop()
             if not self._stack:
                 self.output_names = outputs.names(output)
+                self.output_sizes = outputs.sizes(output)
 
     def tree(self) -> CallTree | None:
         """The call tree of the last forward pass seen, or None if there was none.

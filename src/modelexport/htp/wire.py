@@ -19,6 +19,7 @@ _NODE = onnx.GraphProto.DESCRIPTOR.fields_by_name["node"].number
 _INPUT = onnx.GraphProto.DESCRIPTOR.fields_by_name["input"].number
 _OUTPUT = onnx.GraphProto.DESCRIPTOR.fields_by_name["output"].number
 _VALUE_INFO = onnx.GraphProto.DESCRIPTOR.fields_by_name["value_info"].number
+Shape = tuple[int | str, ...]
 
 
 def _encode_varint(value: int) -> bytes:
@@ -62,16 +63,17 @@ def read(model_bytes: bytes | memoryview) -> tuple[onnx.ModelProto, list[onnx.No
 
 def add_metadata(
     model_bytes: bytes | memoryview, node_props: list[dict[str, str]], model_props: dict[str, str],
-    renames: dict[str, str] | None = None,
+    renames: dict[str, str] | None = None, shapes: dict[str, Shape] | None = None,
 ) -> list[bytes | memoryview]:
     """The model with ``node_props[i]`` added to node i and ``model_props`` to the model,
-    and the values named in ``renames`` renamed wherever they appear (for graph outputs:
-    their producer, consumers, output and value_info entries; weights are never renamed).
+    the values named in ``renames`` renamed wherever they appear (for graph outputs: their
+    producer, consumers, output and value_info entries; weights are never renamed), and the
+    graph inputs and outputs named in ``shapes`` given those shapes (by their old names).
 
     Returns the new serialization as a list of chunks to write in order (mostly views into
     ``model_bytes``), so the weights are never copied.
     """
-    renames = renames or {}
+    renames, shapes = renames or {}, shapes or {}
     out: list[bytes | memoryview] = []
     node_index = 0
     for number, wire, whole, graph in _fields(memoryview(model_bytes)):
@@ -91,9 +93,10 @@ def add_metadata(
                     graph_parts.extend(_length_field(_NODE, [payload, extra]) if extra
                                        else [gwhole])
                 node_index += 1
-            elif renames and field in (_OUTPUT, _VALUE_INFO) and fwire == _LEN:
+            elif (renames or shapes) and field in (_INPUT, _OUTPUT, _VALUE_INFO) \
+                    and fwire == _LEN:
                 info = onnx.ValueInfoProto.FromString(payload)
-                info.name = renames.get(info.name, info.name)
+                retyped(info, renames, shapes)
                 graph_parts.extend(_length_field(field, [info.SerializeToString()]))
             else:
                 graph_parts.append(gwhole)
@@ -102,6 +105,19 @@ def add_metadata(
         raise ValueError(f"graph has {node_index} nodes, got tags for {len(node_props)}")
     out.append(_entries(onnx.ModelProto(), model_props))
     return out
+
+
+def retyped(info: onnx.ValueInfoProto, renames: dict[str, str], shapes: dict[str, Shape]
+            ) -> None:
+    """``info`` with its new shape (looked up by its old name), then its new name."""
+    if info.name in shapes and info.type.HasField("tensor_type"):
+        dims = info.type.tensor_type.shape.dim
+        for dim, value in zip(dims, shapes[info.name], strict=True):
+            if isinstance(value, str):
+                dim.dim_param = value
+            else:
+                dim.dim_value = value
+    info.name = renames.get(info.name, info.name)
 
 
 def _renamed_node(payload: memoryview, renames: dict[str, str]) -> bytes | memoryview:
