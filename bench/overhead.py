@@ -83,7 +83,8 @@ def htp_export(source, loaded, specs, exporter: str, path: Path) -> float:
     from modelexport.htp.export import export_module
     from modelexport.htp.options import ExportOptions
 
-    options = ExportOptions(exporter=exporter, inputs=tuple(specs))
+    # Fixed shapes, as the bare call exports them: the same graph on both sides.
+    options = ExportOptions(exporter=exporter, inputs=tuple(specs), dynamic={})
     timings = export_module(loaded.model, loaded.config, path, options, source).sidecar.timings
     return sum(timings[phase] for phase in ("inputs", "trace", "project", "validate"))
 

@@ -50,8 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     source = export.add_argument_group("model source")
     source.add_argument("--revision", help="hub revision to pin (commit sha recommended)")
     source.add_argument("--model-type", help="build from a config of this type, random weights")
+    source.add_argument("--factory", metavar="PKG.MODULE:FUNCTION",
+                        help="your own code: a function returning an nn.Module (or one and a "
+                        "dict of example inputs); --config gives its keyword arguments")
+    source.add_argument("--python-path", action="append", default=[], metavar="DIR",
+                        help="where --factory's imports resolve from (repeatable; default: .)")
     source.add_argument("--config", action="append", default=[], metavar="KEY=VALUE,...",
-                        help="config overrides for --model-type (repeatable)")
+                        help="config overrides for --model-type, or the keyword arguments of "
+                        "--factory (repeatable)")
     source.add_argument("--model-class", default=Source.model_class,
                         help="transformers Auto class to instantiate (default: %(default)s)")
     source.add_argument("--seed", type=int, default=Source.seed,

@@ -234,6 +234,16 @@ def default_specs(
     return specs
 
 
+def specs_of(tensors: dict[str, torch.Tensor]) -> list[InputSpec]:
+    """Specs describing given tensors, each drawn from its own value range, so that inputs
+    at a second shape look like them."""
+    return [InputSpec(name, tuple(t.shape), str(t.dtype).removeprefix("torch."),
+                      float(t.min()) if t.numel() else None,
+                      float(t.max()) + (1 if not t.dtype.is_floating_point else 0)
+                      if t.numel() else None)
+            for name, t in tensors.items()]
+
+
 def make(specs: list[InputSpec], seed: int = 0) -> dict[str, torch.Tensor]:
     """Tensors for the specs, reproducible for a seed."""
     import torch

@@ -1,26 +1,31 @@
-"""Where a model comes from: the hub (pinned revision), a local directory, or a config.
+"""Where a model comes from: the hub (pinned revision), a local directory, a config, or a
+factory function of the user's own code (``pkg.module:build``).
 
-``Source`` is plain data (it goes into the sidecar and, later, the manifest); ``load`` turns
-it into an ``nn.Module``. torch and transformers are imported only inside ``load``.
+``Source`` is plain data (it goes into the sidecar and the manifest); ``load`` turns it into
+an ``nn.Module``. torch and transformers are imported only inside ``load``.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelexport.errors import ExportFailed, MissingExtraError, UsageError, first_line
+from modelexport.errors import ExportFailed, MissingExtraError, UsageError, describe, first_line
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
-SourceKind = Literal["hub", "local", "config"]
+SourceKind = Literal["hub", "local", "config", "factory"]
 
+_FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # Framework files a PyTorch load never reads; skipping them keeps hub downloads small.
 _HUB_IGNORE = ["*.h5", "*.msgpack", "*.ot", "*.tflite", "*.onnx", "onnx/*", "openvino/*", "*.gguf"]
 
@@ -36,6 +41,9 @@ class Source:
     seed: int = 0
     model_class: str = "AutoModel"
     trust_remote_code: bool = False
+    factory: str | None = None  # "pkg.module:function"
+    kwargs: dict[str, Any] = field(default_factory=dict)  # the factory's arguments
+    python_path: tuple[str, ...] = ()  # folders the factory's imports resolve from
 
     @property
     def label(self) -> str:
@@ -44,14 +52,17 @@ class Source:
             return f"{self.id}@{self.revision}" if self.revision else str(self.id)
         if self.kind == "local":
             return str(self.path)
+        if self.kind == "factory":
+            return str(self.factory)
         return f"{self.model_type} (config)"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Source:
-        return cls(**data)
+        return cls(**{**data, "python_path": tuple(data.get("python_path", ()))})
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {})}
+        data = {k: v for k, v in asdict(self).items() if v not in (None, {}, ())}
+        return {**data, "python_path": list(self.python_path)} if self.python_path else data
 
 
 @dataclass
@@ -59,6 +70,7 @@ class LoadedModel:
     model: torch.nn.Module
     config: Any
     download_s: float
+    examples: dict[str, torch.Tensor] | None = None  # inputs a factory gave with its model
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -105,17 +117,26 @@ def from_cli(
     seed: int,
     model_class: str,
     trust_remote_code: bool,
+    factory: str | None = None,
+    python_path: tuple[str, ...] = (),
 ) -> Source:
-    """Build a Source from ``export`` arguments: MODEL is a directory or a hub id."""
+    """Build a Source from ``export`` arguments: MODEL is a directory or a hub id;
+    ``--config`` gives a config's overrides or a factory's keyword arguments."""
     common = {"seed": seed, "model_class": model_class, "trust_remote_code": trust_remote_code}
+    if sum(map(bool, (model, model_type, factory))) > 1:
+        raise UsageError("give one of MODEL, --model-type or --factory")
     if model_type:
-        if model:
-            raise UsageError("give either MODEL or --model-type, not both")
         return Source("config", model_type=model_type, config=parse_overrides(config), **common)
+    if factory:
+        if not _FACTORY.match(factory):
+            raise UsageError(f"--factory {factory!r}: expected pkg.module:function")
+        return Source("factory", factory=factory, kwargs=parse_overrides(config),
+                      python_path=tuple(str(Path(p).absolute()) for p in python_path or (".",)),
+                      **common)
     if not model:
-        raise UsageError("give a MODEL (hub id or directory) or --model-type")
+        raise UsageError("give a MODEL (hub id or directory), --model-type or --factory")
     if config:
-        raise UsageError("--config goes with --model-type")
+        raise UsageError("--config goes with --model-type or --factory")
     if Path(model).is_dir():
         return Source("local", path=model, **common)
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
@@ -131,6 +152,11 @@ def load(source: Source) -> LoadedModel:
     except ImportError as exc:
         raise MissingExtraError(exc.name or "torch") from exc
 
+    if source.kind == "factory":
+        torch.manual_seed(source.seed)
+        model, examples = _from_factory(source)
+        model.eval()
+        return LoadedModel(model=model, config=None, download_s=0.0, examples=examples)
     auto_class = getattr(transformers, source.model_class, None)
     if auto_class is None or not hasattr(auto_class, "from_pretrained"):
         raise UsageError(f"{source.label}: unknown model class {source.model_class!r}")
@@ -163,6 +189,42 @@ def load(source: Source) -> LoadedModel:
         config = model.config
     model.eval()
     return LoadedModel(model=model, config=config, download_s=download_s)
+
+
+def _from_factory(source: Source) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
+    """Call the user's ``pkg.module:function(**kwargs)``: an ``nn.Module``, or one with a
+    dict of example inputs. Its imports resolve from ``python_path`` first."""
+    import torch
+
+    module_name, _, function = str(source.factory).partition(":")
+    sys.path[:0] = [p for p in source.python_path if p not in sys.path]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        where = ", ".join(source.python_path) or "the installed packages"
+        missing = exc.name or module_name
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise ExportFailed(f"{source.label}: no module {missing!r} in {where}") from exc
+        raise ExportFailed(f"{source.label}: importing {module_name}: {describe(exc)}") from exc
+    except Exception as exc:  # the user's module raised while being imported
+        raise ExportFailed(f"{source.label}: importing {module_name}: {describe(exc)}") from exc
+    build = getattr(module, function, None)
+    if not callable(build):
+        raise ExportFailed(f"{source.label}: {module_name} has no function {function!r}")
+    try:
+        built = build(**source.kwargs)
+    except Exception as exc:  # the user's function raised
+        raise ExportFailed(f"{source.label}: {function}() raised {describe(exc)}") from exc
+    examples = None
+    if isinstance(built, tuple) and len(built) == 2 and isinstance(built[1], dict):
+        built, examples = built
+        if not all(isinstance(v, torch.Tensor) for v in examples.values()):
+            raise ExportFailed(f"{source.label}: {function}() returned example inputs that "
+                               "are not all tensors")
+    if not isinstance(built, torch.nn.Module):
+        raise ExportFailed(f"{source.label}: {function}() returned {type(built).__name__}, "
+                           "not an nn.Module (or an nn.Module and a dict of example inputs)")
+    return built, examples
 
 
 def _config_from_type(source: Source) -> Any:

@@ -37,6 +37,8 @@ models:
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    """The manifest in ``tmp_path``, beside the model folder GOOD names."""
+    (tmp_path / "models" / "minilm").mkdir(parents=True, exist_ok=True)
     path = tmp_path / "models.yaml"
     path.write_text(textwrap.dedent(text))
     return path
@@ -139,3 +141,25 @@ def test_dynamic_axes_by_model_or_fixed_shapes(tmp_path: Path) -> None:
     found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n"
                                             "    dynamic: {input_ids: {first: batch}}"))
     assert len(found) == 1 and "models[1].dynamic" in found[0]
+
+
+def test_paths_resolve_from_the_manifest_and_are_checked_where_they_stand(
+        tmp_path: Path) -> None:
+    (tmp_path / "models" / "own" / "pkg").mkdir(parents=True)
+    (tmp_path / "models" / "own" / "pkg" / "net.py").write_text("raise SystemExit('ran')\n")
+    text = """\
+        models:
+          - name: mine
+            source: {factory: "pkg.net:build", python_path: [models/own], kwargs: {depth: 2}}
+          - name: folder
+            source: {path: models/own}
+        """
+    mine, folder = manifest.load(write(tmp_path, text)).models  # nothing of pkg ran
+    assert mine.source.python_path == (str(tmp_path / "models" / "own"),)
+    assert (mine.source.kind, mine.source.kwargs) == ("factory", {"depth": 2})
+    assert folder.source.path == str(tmp_path / "models" / "own")
+    found = problems(tmp_path, text.replace("pkg.net:build", "pkg.gone:build").replace(
+        "models/own}", "models/gone}").replace("{path: models/own}", "{path: models/gone}"))
+    assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in found] == ["3", "5"]
+    assert "models[0].source.factory: no module 'pkg.gone' in " in found[0]
+    assert "models[1].source.path: no such directory: models/gone" in found[1]

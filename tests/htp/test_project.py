@@ -175,3 +175,16 @@ def test_class_chain_skips_modules_that_were_never_called() -> None:
     tree.classes["encoder.layer"] = "ModuleList"
     assert tree.class_chain("encoder.layer.0.query") == "Root/Encoder/0/Query"
     assert tree.parent_of("encoder.layer.0") == "encoder"
+
+
+def test_what_only_reads_the_model_inputs_goes_to_its_first_user() -> None:
+    # dynamo computes Shape(attention_mask) once for T5's encoder and decoder, where
+    # TorchScript computes it in each.
+    tree = tree_of("encoder", "decoder")
+    nodes = [
+        node("Shape_2", ("attention_mask",), ("size",), None),
+        node("a", ("size",), ("y0",), "encoder"),
+        node("b", ("size",), ("y1",), "decoder"),
+    ]
+    assert project(nodes, tree, resolve_as_is, {})[0] == ("encoder", INFERRED,
+                                                         "first user of the model's inputs")

@@ -13,6 +13,7 @@ def run(args: argparse.Namespace) -> int:
     source = sources.from_cli(
         args.model, model_type=args.model_type, config=args.config, revision=args.revision,
         seed=args.seed, model_class=args.model_class, trust_remote_code=args.trust_remote_code,
+        factory=args.factory, python_path=tuple(args.python_path),
     )
     specs = tuple(inputs.parse_spec(text) for text in args.input)
     if args.static and args.dynamic:

@@ -34,7 +34,10 @@ def _validate_one(path: Path) -> str:
     if path.suffix in (".yaml", ".yml"):
         loaded = manifest.load(path)
         console.announce(report.located("warning", loaded.warnings))
-        return f"{path}: valid manifest, {len(loaded.models)} models"
+        factories = [m.source.factory for m in loaded.models if m.source.factory]
+        unchecked = (f" (their modules found; not imported, so not checked until exported: "
+                     f"{', '.join(map(str, factories))})") if factories else ""
+        return f"{path}: valid manifest, {len(loaded.models)} models{unchecked}"
     result = sidecar.verify(path)
     against = f", tags agree with {result.onnx}" if result.onnx else " (no ONNX file beside it)"
     return f"{result.sidecar}: valid, {result.nodes} nodes{against}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import hashlib
+import importlib.util
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,7 +23,7 @@ from modelexport.htp.options import Exporter
 from modelexport.inputs import Axes, InputSpec
 from modelexport.sources import Source
 
-SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config"}
+SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config", "factory": "factory"}
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def load(path: Path) -> Manifest:
             problems.append(here.problem(("name",), f"duplicate name {name!r} "
                                                     f"(first on line {first_line[name]})"))
         first_line.setdefault(name, here.line(("name",)))
-        spec = _model_spec({**defaults, **entry}, defaults, here, problems, warnings)
+        spec = _model_spec({**defaults, **entry}, defaults, here, path.parent.absolute(),
+                           problems, warnings)
         if spec is not None:
             models.append(spec)
     if problems:
@@ -231,26 +233,12 @@ class Located:
         return self.line(sub), f"{schemas.json_path((*self.at, *sub))}: {message}"
 
 
-def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located,
+def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located, base: Path,
                 problems: list[tuple[int, str]], warnings: list[tuple[int, str]],
                 ) -> ModelSpec | None:
-    source_doc = entry["source"]
-    kinds = [key for key in SOURCE_KINDS if key in source_doc]
-    if len(kinds) != 1:
-        problems.append(here.problem(("source",), "needs exactly one of id (hub), path (local), "
-                                     f"config (random weights); has {', '.join(kinds) or 'none'}"))
+    source = _source(entry, here, base, problems, warnings)
+    if source is None:
         return None
-    kind = SOURCE_KINDS[kinds[0]]
-    if kind == "hub" and "revision" not in source_doc:
-        warnings.append(here.problem(("source",), "no revision: pin a commit sha for "
-                                                  "reproducible exports"))
-    config = dict(source_doc.get("config", {}))
-    # Only what the manifest sets is passed on: the defaults live in Source and ModelSpec.
-    source = Source(
-        kind, model_type=config.pop("model_type", None), config=config,
-        **_present(source_doc, "id", "revision", "path", "seed"),
-        **_present(entry, "model_class", "trust_remote_code"),
-    )
     allow = None
     if "allow_regression" in entry:
         allow = _allow_regression(entry["allow_regression"], here, problems, warnings)
@@ -270,6 +258,55 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located,
         inputs=tuple(InputSpec.from_json(i) for i in entry.get("inputs", ())),
         tags=tuple(entry.get("tags", ())), allow_regression=allow, **options,
     )
+
+
+def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[tuple[int, str]],
+            warnings: list[tuple[int, str]]) -> Source | None:
+    """The entry's source; paths in it resolve from the manifest's folder (``base``)."""
+    doc = entry["source"]
+    kinds = [key for key in SOURCE_KINDS if key in doc]
+    if len(kinds) != 1:
+        problems.append(here.problem(("source",), "needs exactly one of id (hub), path (local), "
+                                     "config (random weights), factory (your code); has "
+                                     f"{', '.join(kinds) or 'none'}"))
+        return None
+    kind = SOURCE_KINDS[kinds[0]]
+    if kind == "hub" and "revision" not in doc:
+        warnings.append(here.problem(("source",), "no revision: pin a commit sha for "
+                                                  "reproducible exports"))
+    if "seed" in doc and kind not in ("config", "factory"):
+        problems.append(here.problem(("source", "seed"), "a seed goes with config or factory "
+                                                         "(random weights)"))
+    found = dict(_present(doc, "id", "revision", "seed", "factory", "kwargs"))
+    if kind == "local":
+        found["path"] = str(base / doc["path"])
+        if not Path(found["path"]).is_dir():
+            problems.append(here.problem(("source", "path"), f"no such directory: {doc['path']} "
+                                                             f"(from {base})"))
+    if kind == "factory":
+        found["python_path"] = tuple(str(base / p) for p in doc.get("python_path", ["."]))
+        missing = _missing_module(doc["factory"].partition(":")[0], found["python_path"])
+        if missing:
+            problems.append(here.problem(("source", "factory"), missing))
+    config = dict(doc.get("config", {}))
+    # Only what the manifest sets is passed on: the defaults live in Source and ModelSpec.
+    return Source(kind, model_type=config.pop("model_type", None), config=config, **found,
+                  **_present(entry, "model_class", "trust_remote_code"))
+
+
+def _missing_module(name: str, folders: tuple[str, ...]) -> str | None:
+    """Why ``name`` cannot be imported from ``folders`` or the installed packages, or None.
+    Found by its files, so no code of the user runs while a manifest is checked."""
+    parts = name.split(".")
+    for folder in folders:
+        stem = Path(folder, *parts)
+        if stem.with_suffix(".py").is_file() or (stem / "__init__.py").is_file():
+            return None
+    if len(parts) == 1 and importlib.util.find_spec(name) is not None:
+        return None
+    if len(parts) > 1 and importlib.util.find_spec(parts[0]) is not None:
+        return None  # an installed package: its submodules are found when it is imported
+    return f"no module {name!r} in {', '.join(folders)} or the installed packages"
 
 
 def _present(document: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Job:
     opset: int | None = None
     repeats: int = 5
     dynamic: Axes | None = None
+    where: str = ""  # "models.yaml:12": where the model's entry is, for its errors
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
@@ -34,12 +35,14 @@ class Job:
                    data["opset"], data["repeats"],
                    None if dynamic is None else {name: {int(axis): dim for axis, dim in
                                                         axes.items()}
-                                                 for name, axes in dynamic.items()})
+                                                 for name, axes in dynamic.items()},
+                   data["where"])
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source.to_json(),
                 "inputs": [i.to_json() for i in self.inputs], "exporter": self.exporter,
-                "opset": self.opset, "repeats": self.repeats, "dynamic": self.dynamic}
+                "opset": self.opset, "repeats": self.repeats, "dynamic": self.dynamic,
+                "where": self.where}
 
 
 @dataclass(frozen=True)

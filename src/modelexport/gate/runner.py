@@ -38,21 +38,22 @@ class Progress(NamedTuple):
         return f"[{self.index}/{self.count}] {self.name}: {self.stage} ({self.elapsed:.1f} s)"
 
 
-def job_for(spec: ModelSpec) -> Job:
+def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
     """What the worker needs of a manifest entry."""
+    where = f"{manifest}:{spec.line}" if manifest else ""
     return Job(spec.name, spec.source, spec.inputs, spec.exporter, spec.opset, spec.repeats,
-               spec.dynamic)
+               spec.dynamic, where)
 
 
-def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None]
-            ) -> ModelResult:
+def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None],
+            manifest: Path | None = None) -> ModelResult:
     """Measure one model in a child process; always returns a record, never raises.
     ``on_stage(stage, elapsed)`` is called about every POLL_S seconds while it runs."""
     job_file = workdir / f"{spec.name}.job.json"
     result_file = workdir / f"{spec.name}.result.json"
     stage_file = workdir / f"{spec.name}.stage"
     log_file = workdir / f"{spec.name}.log"
-    job_file.write_text(json.dumps(job_for(spec).to_json()))
+    job_file.write_text(json.dumps(job_for(spec, manifest).to_json()))
     started = time.perf_counter()
     # The worker rewrites its stage file in place, so a read can catch it empty: keep the
     # last stage seen rather than flicker back to "starting".
@@ -105,14 +106,14 @@ def _failure(error: str, started: float) -> Failed:
     return Failed(error, time.perf_counter() - started)
 
 
-def run(specs: list[ModelSpec], progress: Callable[[Progress], None]
-        ) -> Iterator[tuple[ModelSpec, ModelResult]]:
+def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
+        manifest: Path | None = None) -> Iterator[tuple[ModelSpec, ModelResult]]:
     """Yield (spec, record) as each model finishes, so the caller can save as it goes."""
     count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-") as tmp:
         for index, spec in enumerate(specs, 1):
             record = run_one(spec, Path(tmp), lambda stage, elapsed, i=index, s=spec:
-                             progress(Progress(i, count, s.name, stage, elapsed)))
+                             progress(Progress(i, count, s.name, stage, elapsed)), manifest)
             outcome = f"FAILED: {record.error}" if isinstance(record, Failed) else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
             yield spec, record
@@ -125,7 +126,7 @@ def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
     run keeps what finished."""
     document = replace(Results.new(manifest), shard=shard, pull_request=pull_request)
     results.write(results_path, document)
-    for spec, record in run(specs, progress):
+    for spec, record in run(specs, progress, manifest.path):
         document = document.with_model(spec.name, record)
         results.write(results_path, document)
     return document

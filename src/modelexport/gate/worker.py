@@ -44,13 +44,14 @@ def measure(job: Job, stage: Callable[[str], object]) -> Measured:
         output = Path(tmp) / f"{job.name}.onnx"
         stage("warm-up export (validated)")
         warmup = export_module(loaded.model, loaded.config, output,
-                               replace(options, validate=True), job.source)
+                               replace(options, validate=True), job.source,
+                               examples=loaded.examples)
         summary = structure.of_file(output)  # before the timed exports write over it
         samples: dict[str, list[float]] = {phase: [] for phase in (*GATED_PHASES, TOTAL)}
         for run in range(1, job.repeats + 1):
             stage(f"export {run}/{job.repeats}")
-            timings = export_module(loaded.model, loaded.config, output, options,
-                                    job.source).sidecar.timings
+            timings = export_module(loaded.model, loaded.config, output, options, job.source,
+                                    examples=loaded.examples).sidecar.timings
             for phase in GATED_PHASES:
                 samples[phase].append(timings[phase])
             samples[TOTAL].append(sum(timings[p] for p in GATED_PHASES))
@@ -95,7 +96,8 @@ def main(argv: list[str]) -> NoReturn:
     try:
         result = measure(job, stage_file.write_text)
     except Exception as exc:  # reported as this model's failure, with its own words
-        result = Failed(f"{type(exc).__name__}: {exc}".strip()[:2000])
+        where = f"{job.where}: " if job.where else ""
+        result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000])
     jsonfile.write_atomic(result_file, result.to_json())
     # Skip the interpreter's teardown: with torch and onnxruntime loaded it took 1.2 s
     # here, once per model, and the result is already written (atomically).

@@ -118,15 +118,18 @@ def export(source: Source, output: Path, options: ExportOptions) -> ExportResult
     if loaded.download_s:
         timer.phases["download"] = loaded.download_s
         timer.phases["load"] -= loaded.download_s
-    return export_module(loaded.model, loaded.config, output, options, source, timer)
+    return export_module(loaded.model, loaded.config, output, options, source, timer,
+                         loaded.examples)
 
 
 def export_module(
     model: torch.nn.Module, config: Any, output: Path, options: ExportOptions,
     source: Source, timer: Timer | None = None,
+    examples: dict[str, torch.Tensor] | None = None,
 ) -> ExportResult:
-    """Export an already-loaded model: the part of ``export`` that the benchmark times."""
-    run = _prepare(model, config, output, options, source, timer or Timer())
+    """Export an already-loaded model: the part of ``export`` that the benchmark times.
+    ``examples``: inputs the model came with (a factory's), used instead of made ones."""
+    run = _prepare(model, config, output, options, source, timer or Timer(), examples)
     # A scratch folder beside the output, only for what the TorchScript exporter writes on
     # its own (external data); every other export stays in memory until our one write.
     workdir = (Path(tempfile.mkdtemp(prefix=".modelexport-", dir=run.output.parent))
@@ -155,24 +158,34 @@ def export_module(
 
 
 def _prepare(model: torch.nn.Module, config: Any, output: Path, options: ExportOptions,
-             source: Source, timer: Timer) -> _Run:
+             source: Source, timer: Timer, examples: dict[str, torch.Tensor] | None) -> _Run:
     # A KV-cache object in the outputs breaks both exporters and is rarely what is wanted.
     # The argument, not the config: encoder-decoders keep a config copy per stack.
     accepts = inspect.signature(model.forward).parameters
     constants = {"use_cache": False} if "use_cache" in accepts and not options.use_cache else {}
     with timer("inputs"):
-        specs = inputs_mod.default_specs(model, config, list(options.inputs))
-        axes = inputs_mod.axes_for(specs, options.dynamic)
-        if any(0 in dims for dims in axes.values()):
-            # torch.export fixes a dimension traced at size 1: trace a dynamic batch at 2.
-            specs = inputs_mod.default_specs(model, config, list(options.inputs), batch=2)
-        axes = inputs_mod.traceable(specs, axes)
-        tensors = inputs_mod.make(specs, options.seed)
+        if examples and not options.inputs:
+            specs = inputs_mod.specs_of(examples)
+            axes = inputs_mod.traceable(specs, inputs_mod.axes_for(specs, options.dynamic))
+            tensors = dict(examples)
+        else:
+            specs, axes = _specs(model, config, options)
+            tensors = inputs_mod.make(specs, options.seed)
     output = output.absolute()
     output.parent.mkdir(parents=True, exist_ok=True)
     external_data = options.external_data or _parameter_bytes(model) > EXTERNAL_DATA_BYTES
     return _Run(model, source, options, output, timer, specs, tensors, constants, external_data,
                 axes)
+
+
+def _specs(model: torch.nn.Module, config: Any, options: ExportOptions
+           ) -> tuple[list[InputSpec], Axes]:
+    specs = inputs_mod.default_specs(model, config, list(options.inputs))
+    axes = inputs_mod.axes_for(specs, options.dynamic)
+    if any(0 in dims for dims in axes.values()):
+        # torch.export fixes a dimension traced at size 1: trace a dynamic batch at 2.
+        specs = inputs_mod.default_specs(model, config, list(options.inputs), batch=2)
+    return specs, inputs_mod.traceable(specs, axes)
 
 
 def _tag(run: _Run, graph: ExportedGraph, tree: CallTree) -> tuple[list[Tag], TagStatistics]:

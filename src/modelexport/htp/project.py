@@ -132,12 +132,27 @@ def project(
     for i in reversed(range(len(nodes))):
         if tags[i] is None:
             found = neighbours([j for out in nodes[i].outputs for j in consumers[out]])
-            tags[i] = _decide(found, "consumers", tree) if found else None
+            users = sorted(j for out in nodes[i].outputs for j in consumers[out])
+            tag = _decide(found, "consumers", tree) if found else None
+            if tag and tag.module is None and _reads_model_inputs(nodes[i], producer,
+                                                                  param_owner):
+                # dynamo computes the size of an input once (Shape(attention_mask)) for
+                # modules that each compute it under TorchScript (T5's encoder and
+                # decoder): it goes where it is first used, as one computation would.
+                first = next(m for j in users for m in neighbours([j]))
+                tag = Tag(first, INFERRED, "first user of the model's inputs")
+            tags[i] = tag
     for i in range(len(nodes)):
         if tags[i] is None:
             found = neighbours([producer[n] for n in nodes[i].inputs if n in producer])
             tags[i] = _decide(found, "producers", tree) if found else None
     return [t or Tag(None, UNATTRIBUTED, "no tagged neighbour") for t in tags]
+
+
+def _reads_model_inputs(node: GraphNode, producer: dict[str, int],
+                        param_owner: dict[str, str]) -> bool:
+    return bool(node.inputs) and not any(
+        name in producer or name in param_owner for name in node.inputs)
 
 
 def _fused_owner(
