@@ -36,7 +36,7 @@ export HF_HOME="${HF_HOME:-${GITHUB_WORKSPACE:-$PWD}/.cache/huggingface}"
 mkdir -p "$out"
 case "$mode" in
   check | collect | update-baseline)
-    args=(check "$manifest" --baseline "$baseline" --results "$results" --report-md "$report")
+    args=(check --baseline "$baseline" --results "$results" --report-md "$report")
     [[ -n "$(input THRESHOLD)" ]] && args+=(--threshold "$(input THRESHOLD)")
     [[ -n "$(input REPEATS)" ]] && args+=(--repeats "$(input REPEATS)")
     [[ -n "$(input SHARD)" ]] && args+=(--shard "$(input SHARD)")
@@ -46,23 +46,40 @@ case "$mode" in
     done
     [[ "$mode" == "update-baseline" ]] && args+=(--update-baseline)
     [[ "$mode" == "check" && "$comment" == "true" ]] && args+=(--comment)
+    args+=(-- "$manifest")  # a manifest named like an option is still a file name
     ;;
   report)
-    args=(comment "$report" --results "$results")
+    args=(comment --results "$results" -- "$report")
     ;;
   *)
-    echo "::error title=modelexport::mode must be check, update-baseline, collect or report, not '$mode'"
+    # The value is the workflow's, not ours: never echoed, so it cannot be a command.
+    echo "::error title=modelexport::mode must be check, update-baseline, collect or report"
     exit 2
     ;;
 esac
 
+# bash is PID 1 here and would not pass the runner's SIGTERM on: forward it, so that the
+# gate saves the models it finished (exit 130) before the container stops.
 status=0
-modelexport "${args[@]}" || status=$?
+modelexport "${args[@]}" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+wait "$child" || status=$?
+if [[ "$status" -gt 128 ]] && kill -0 "$child" 2>/dev/null; then
+  wait "$child" || status=$?  # the signal interrupted wait, not the gate: let it finish
+fi
 # The workspace belongs to the runner's user, not to this container's root: hand our
 # files back so later steps (upload-artifact, git commit of a baseline) can use them.
+# Only paths inside the workspace: a path input may name any file of the container.
 if [[ -n "${GITHUB_WORKSPACE:-}" ]]; then
   owner="$(stat -c '%u:%g' "$GITHUB_WORKSPACE")"
-  chown -R "$owner" "$out" "$baseline" "$HF_HOME" 2>/dev/null || true
+  workspace="$(realpath "$GITHUB_WORKSPACE")"
+  for path in "$out" "$baseline" "$HF_HOME"; do
+    resolved="$(realpath -m -- "$path")"
+    if [[ "$resolved" == "$workspace"/* && -e "$resolved" ]]; then
+      chown -R "$owner" -- "$resolved" 2>/dev/null || true
+    fi
+  done
 fi
 if [[ "$status" == 1 && "$(input FAIL-ON-REGRESSION)" == "false" ]]; then
   echo "::warning title=modelexport::regressions found; not failing (fail-on-regression: false)"

@@ -28,7 +28,7 @@ TOKEN = "ghs_entrypointT0kenNeverPrinted42"
 HF_TOKEN = "hf_gatedModelT0kenNeverPrinted"
 TINY_BERT = textwrap.dedent("""\
     version: 1
-    defaults: {repeats: 2, timeout: 300}
+    defaults: {repeats: 2, timeout: 300, thresholds: {floor: 3600}}  # no verdict from timing
     models:
       - name: bert-tiny
         source:
@@ -189,11 +189,30 @@ def test_entrypoint_passes_select_as_one_option_per_tag(tmp_path: Path, fake: Fa
     assert "no model has tag(s) vision, audio" in proc.stderr
 
 
-def test_entrypoint_refuses_an_unknown_mode(tmp_path: Path, fake: FakeGitHub) -> None:
-    proc = action(tmp_path, fake, {"MODE": "publish"}, "push", {})
+def test_entrypoint_refuses_an_unknown_mode_without_echoing_it(tmp_path: Path,
+                                                               fake: FakeGitHub) -> None:
+    proc = action(tmp_path, fake, {"MODE": "::add-mask::publish"}, "push", {})
     assert proc.returncode == 2
-    assert "::error title=modelexport::mode must be check, update-baseline, collect or " \
-           "report, not 'publish'" in proc.stdout
+    assert proc.stdout == ("::error title=modelexport::mode must be check, update-baseline, "
+                           "collect or report\n")
+
+
+def test_entrypoint_takes_a_manifest_named_like_an_option_as_a_file(tmp_path: Path,
+                                                                    fake: FakeGitHub) -> None:
+    proc = action(tmp_path, fake, {"MANIFEST": "--help"}, "push", {})
+    assert proc.returncode == 2
+    assert "--help: cannot read" in proc.stderr and "usage:" not in proc.stdout
+
+
+def test_entrypoint_hands_back_only_what_lies_in_the_workspace(tmp_path: Path,
+                                                               fake: FakeGitHub) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    os.chown(outside / "keep", 4321, 4321)
+    proc = action(tmp_path, fake, {"MODE": "report", "OUTPUT-DIR": str(outside)}, "push", {})
+    assert proc.returncode == 2  # nothing to report there; what matters is the owner
+    assert (outside / "keep").stat().st_uid == 4321
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")

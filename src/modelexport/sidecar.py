@@ -6,7 +6,6 @@ Torch-free; ``onnx`` is imported only when an ONNX file is read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,8 +201,8 @@ class Sidecar:
 def read(path: Path) -> Sidecar:
     """A sidecar file, checked against its schema; MetadataInvalid says what is wrong."""
     try:
-        document = json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        document = jsonfile.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
         raise MetadataInvalid(f"{path}: not readable JSON: {exc}") from exc
     problems = schemas.schema_errors(document, schemas.HIERARCHY)
     if problems:

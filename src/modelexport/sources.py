@@ -165,11 +165,14 @@ def load(source: Source) -> LoadedModel:
     if source.kind == "config":
         config = _config_from_type(source)
         torch.manual_seed(source.seed)
-        model = auto_class.from_config(config, trust_remote_code=source.trust_remote_code)
+        try:
+            model = auto_class.from_config(config, trust_remote_code=source.trust_remote_code)
+        except (ValueError, TypeError, KeyError) as exc:  # the config does not build a model
+            raise UsageError(f"{source.label}: {describe(exc)}") from exc
     else:
         if source.kind == "hub":
             started = time.perf_counter()
-            directory = _download(source)
+            directory = download(source)
             download_s = time.perf_counter() - started
         else:
             directory = str(source.path)
@@ -242,7 +245,8 @@ def _config_from_type(source: Source) -> Any:
     return config
 
 
-def _download(source: Source) -> str:
+def download(source: Source) -> str:
+    """The hub model's files in the local cache (fetched if need be); their folder."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import signal
 import sys
@@ -14,6 +15,8 @@ from modelexport.commands.compare import targets
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.gate import judge, manifest, results, runner, shards
 from modelexport.publish import deliver, github, report
+
+REPEATS_LIMIT = 100  # as the manifest's schema allows
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,8 +57,13 @@ def _refuse_meaningless(args: argparse.Namespace) -> None:
         raise UsageError("--update-baseline needs --baseline FILE")
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats {args.repeats}: needs at least 1")
-    if args.threshold is not None and args.threshold < 0:
+    if args.threshold is not None and not 0 <= args.threshold < math.inf:
         raise UsageError(f"--threshold {args.threshold:g}: a slowdown, e.g. 0.10 for +10 %")
+    if args.baseline is not None and args.results.absolute() == args.baseline.absolute():
+        raise UsageError(f"--results {args.results} is the baseline too: this run would "
+                         "overwrite the baseline it is compared with")
+    if args.repeats is not None and args.repeats > REPEATS_LIMIT:
+        raise UsageError(f"--repeats {args.repeats}: at most {REPEATS_LIMIT}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from modelexport.gate.runner import Progress
 from modelexport.publish import github
 from modelexport.publish.github import Annotation
+from modelexport.publish.report import printable
 
 
 def announce(notes: Sequence[Annotation]) -> None:
@@ -20,7 +21,7 @@ def announce(notes: Sequence[Annotation]) -> None:
     for note in notes:
         stream = sys.stdout if note.kind == "notice" else sys.stderr
         where = f"{note.file}:{note.line}: " if note.file else ""
-        print(f"modelexport: {note.kind}: {where}{note.message}", file=stream)
+        print(f"modelexport: {note.kind}: {printable(where + note.message)}", file=stream)
 
 
 class ProgressPrinter:
@@ -32,8 +33,9 @@ class ProgressPrinter:
         self.last: tuple[int, str] | None = None
 
     def __call__(self, progress: Progress) -> None:
+        line = printable(progress.line())  # the stage and error come from the worker
         if self.tty:
-            print("\r\x1b[K" + progress.line(), end="\n" if progress.done else "", flush=True)
+            print("\r\x1b[K" + line, end="\n" if progress.done else "", flush=True)
         elif progress.done or (progress.index, progress.stage) != self.last:
-            print(progress.line(), flush=True)
+            print(line, flush=True)
         self.last = (progress.index, progress.stage)

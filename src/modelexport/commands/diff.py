@@ -16,6 +16,7 @@ from modelexport import diff, sidecar, structure
 from modelexport.errors import UsageError
 from modelexport.gate import results
 from modelexport.gate.records import Failed
+from modelexport.publish import report
 from modelexport.structure import Structure
 
 RENDER: dict[str, Callable[[diff.StructureDiff], str]] = {
@@ -26,7 +27,10 @@ def run(args: argparse.Namespace) -> int:
     before = structure_of(args.old, args.model)
     after = structure_of(args.new, args.model)
     found = diff.diff(before, after)
-    print(RENDER[args.format](found), end="")
+    text = RENDER[args.format](found)
+    # Module paths and output names come from the files: no terminal control from them.
+    print("".join(report.printable(line) + "\n" for line in text.splitlines())
+          if args.format == "text" else text, end="")
     return 0 if found.identical else 1
 
 

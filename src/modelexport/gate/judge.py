@@ -7,6 +7,7 @@ import datetime
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from modelexport.errors import UsageError
 from modelexport.gate import compare, results
 from modelexport.gate.manifest import Manifest
 from modelexport.gate.results import Results
@@ -37,6 +38,8 @@ def judge(current: Results, baseline_path: Path | None,
         if scope is not None:
             baseline = replace(baseline, models={n: r for n, r in baseline.models.items()
                                                  if n in scope})
+    elif baseline_path is not None and baseline_path.exists():
+        raise UsageError(f"{baseline_path}: not a file (a baseline is a JSON file)")
     elif baseline_path is not None:
         notes.append(f"no baseline at {baseline_path}: every model is new")
     comparable = True

@@ -11,6 +11,7 @@ import datetime
 import difflib
 import hashlib
 import importlib.util
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ from modelexport.htp.options import Exporter
 from modelexport.inputs import Axes, InputSpec
 from modelexport.sources import Source
 
+VALUES_LIMIT = 100_000  # values a manifest may stand for once its YAML aliases are expanded
 SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config", "factory": "factory"}
 
 
@@ -159,7 +161,7 @@ def load(path: Path) -> Manifest:
     found: list[tuple[int, str]] = []
     if node is not None:
         _lines(node, (), lines, found)
-    found += _schema_problems(document, lines)
+    found += _schema_problems(document, lines) + _non_finite(document, (), lines)
     if found:
         raise ManifestError([Problem(path, *found_at) for found_at in sorted(found)])
 
@@ -196,6 +198,9 @@ def _parse(path: Path) -> tuple[bytes, yaml.Node | None, Any]:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None and _expanded(node, {}) > VALUES_LIMIT:
+                raise ManifestError([Problem(path, 1, "its aliases expand to more than "
+                                             f"{VALUES_LIMIT:,} values: refused unread")])
             document = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -204,7 +209,36 @@ def _parse(path: Path) -> tuple[bytes, yaml.Node | None, Any]:
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError([Problem(path, line, f"not valid YAML: {problem}")]) from exc
+    except RecursionError as exc:
+        raise ManifestError([Problem(path, 1, "nested too deeply to be a manifest")]) from exc
     return raw, node, document
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once its aliases are expanded, counted without
+    expanding them (an alias is the same node object, counted once per use)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded(item, sizes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded(k, sizes) + _expanded(v, sizes) for k, v in node.value)
+    sizes[id(node)] = size
+    return size
+
+
+def _non_finite(value: Any, where: tuple[Any, ...], lines: dict[tuple[Any, ...], int]
+                ) -> list[tuple[int, str]]:
+    """NaN and infinity, wherever they are: a NaN threshold or timeout disables its gate."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(_line_of(lines, where), f"{schemas.json_path(where)}: {value} is not a "
+                                         "finite number")]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, (*where, k), lines)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, (*where, i), lines)]
+    return []
 
 
 def _schema_problems(document: Any, lines: dict[tuple[Any, ...], int]) -> list[tuple[int, str]]:

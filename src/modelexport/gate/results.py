@@ -4,7 +4,6 @@ document (``schemas/results.schema.json``) wrapped in a class. Writes are atomic
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -107,10 +106,10 @@ class Results:
 def load(path: Path, kind: Kind | None = None) -> Results:
     """Read and validate a results or baseline file; a foreign or corrupt one is an error."""
     try:
-        document = json.loads(path.read_text("utf-8"))
+        document = jsonfile.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError is one
         raise UsageError(f"{path}: corrupt: not JSON ({exc})") from exc
     if not isinstance(document, dict) or document.get("$schema") not in Results.READS:
         raise UsageError(f"{path}: not a modelexport results or baseline file")

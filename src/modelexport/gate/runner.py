@@ -6,22 +6,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from modelexport.errors import ModelExportError
 from modelexport.gate import results
 from modelexport.gate.manifest import Manifest, ModelSpec
 from modelexport.gate.records import Failed, Job, ModelResult, model_result_from_json
 from modelexport.gate.results import PullRequest, Results, Shard
 
 POLL_S = 0.5
+# Environment variables a worker never sees: tokens of GitHub, the hub, the runner, and the
+# action's inputs (the tokens come in as INPUT_GITHUB-TOKEN, INPUT_HF-TOKEN).
+SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|^INPUT_|^ACTIONS_", re.IGNORECASE)
 
 
 class Progress(NamedTuple):
@@ -49,20 +54,22 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
             manifest: Path | None = None) -> ModelResult:
     """Measure one model in a child process; always returns a record, never raises.
     ``on_stage(stage, elapsed)`` is called about every POLL_S seconds while it runs."""
-    job_file = workdir / f"{spec.name}.job.json"
-    result_file = workdir / f"{spec.name}.result.json"
-    stage_file = workdir / f"{spec.name}.stage"
-    log_file = workdir / f"{spec.name}.log"
-    job_file.write_text(json.dumps(job_for(spec, manifest).to_json()))
+    files = {kind: workdir / f"{spec.name}.{kind}" for kind in ("job", "result", "stage", "log")}
+    files["job"].write_text(json.dumps(job_for(spec, manifest).to_json()))
     started = time.perf_counter()
+    try:
+        offline = _fetch(spec)
+    except ModelExportError as exc:
+        return _failure(str(exc), started)
     # The worker rewrites its stage file in place, so a read can catch it empty: keep the
     # last stage seen rather than flicker back to "starting".
     stage = "starting"
-    with open(log_file, "wb") as log:
+    with open(files["log"], "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modelexport.gate.worker", str(job_file), str(result_file),
-             str(stage_file)],
+            [sys.executable, "-m", "modelexport.gate.worker", str(files["job"]),
+             str(files["result"]), str(files["stage"]), str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=worker_environment(os.environ, offline),
             start_new_session=True,  # its own process group: a timeout kills all of it
         )
         try:
@@ -71,13 +78,18 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
                 if elapsed > spec.timeout:
                     _kill(proc)
                     return _failure(f"timed out after {spec.timeout:g} s", started)
-                stage = _read(stage_file) or stage
+                stage = _read(files["stage"]) or stage
                 on_stage(stage, elapsed)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=min(POLL_S, max(spec.timeout - elapsed, 0.01)))
         except BaseException:
             _kill(proc)  # Ctrl-C or SIGTERM: leave no orphan behind
             raise
+    return _outcome(proc, files["result"], files["log"], started)
+
+
+def _outcome(proc: subprocess.Popen[bytes], result_file: Path, log_file: Path,
+             started: float) -> ModelResult:
     if result_file.is_file():
         record = model_result_from_json(json.loads(result_file.read_text()))
         return replace(record, wall_s=time.perf_counter() - started)
@@ -87,6 +99,25 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
         return _failure(f"killed by {name}{hint}", started)
     tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or [""]
     return _failure(f"exited with code {proc.returncode}: {tail[0][:300]}", started)
+
+
+def worker_environment(environ: Mapping[str, str], offline: bool) -> dict[str, str]:
+    """The environment a worker gets: this one without its secrets, for a worker runs the
+    model's own code (a pull request's, with trust_remote_code). ``offline``: the model's
+    files were fetched here, with the hub token; the worker reads them from the cache."""
+    kept = {k: v for k, v in environ.items() if not SECRET.search(k)}
+    return {**kept, "HF_HUB_OFFLINE": "1"} if offline else kept
+
+
+def _fetch(spec: ModelSpec) -> bool:
+    """Download a hub model's files here, where the hub token is, before any of its code
+    runs; True when there was something to fetch."""
+    if spec.source.kind != "hub":
+        return False
+    from modelexport.sources import download
+
+    download(spec.source)
+    return True
 
 
 def _read(path: Path) -> str:

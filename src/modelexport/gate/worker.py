@@ -1,6 +1,6 @@
 """One model's measurement, run in its own process by the runner.
 
-    python -m modelexport.gate.worker JOB.json RESULT.json STAGE
+    python -m modelexport.gate.worker JOB.json RESULT.json STAGE PARENT_PID
 
 JOB holds the ``Job``; RESULT receives the ``Measured`` or ``Failed`` record; STAGE holds
 what the worker is doing now, for the runner's progress line. Loading happens once (timed
@@ -11,10 +11,12 @@ failure.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -27,6 +29,8 @@ from typing import NoReturn
 from modelexport import jsonfile, structure
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def measure(job: Job, stage: Callable[[str], object]) -> Measured:
@@ -85,9 +89,22 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux), so a runner killed
+    with SIGKILL leaves no worker running on; where that is not available, nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
 def main(argv: list[str]) -> NoReturn:
     job_file, result_file = Path(argv[0]), Path(argv[1])
     stage_file = Path(argv[2])
+    die_with_parent(int(argv[3]))
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from statistics import median
@@ -27,6 +28,18 @@ GRAPH_ROWS = 10  # module changes shown per model before "N more"
 NOTHING_COMPARED = ("NOTHING WAS COMPARED: no model had a baseline entry measured in this "
                     "environment or a structure to diff; this run gates no slowdown and no "
                     "graph change")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text that did not come from the tool (names, paths, error messages, module paths)
+    made safe for a terminal and a CI log: control characters (ANSI escapes, carriage
+    returns, newlines) shown as escapes, so no text can start a line of its own, and a
+    leading '::', which the Actions runner reads as a workflow command, broken."""
+    shown = _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+    return "\\" + shown if shown.startswith("::") else shown
 
 
 def _seconds(value: float | None) -> str:
@@ -62,17 +75,18 @@ def changed_graphs(verdicts: list[Verdict]) -> list[Verdict]:
 
 def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
     rows = [("model", "verdict", "baseline", "current", "delta", "p", "why")]
-    rows += [(v.name, v.verdict.value, _seconds(v.baseline_s), _seconds(v.current_s), _delta(v),
-              _p(v), _why(v)) for v in verdicts]
+    rows += [(printable(v.name), v.verdict.value, _seconds(v.baseline_s),
+              _seconds(v.current_s), _delta(v), _p(v), printable(_why(v))) for v in verdicts]
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
              for row in rows]
     for verdict in changed_graphs(verdicts):
         assert verdict.structure is not None
         found = diff.as_text(verdict.structure, GRAPH_ROWS)
-        lines += ["", f"{verdict.name}: graph changed",
-                  *(f"  {line}" for line in found.splitlines())]
-    return "\n".join([*lines, "", *notes, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
+        lines += ["", f"{printable(verdict.name)}: graph changed",
+                  *(f"  {printable(line)}" for line in found.splitlines())]
+    shown = [printable(note) for note in notes]
+    return "\n".join([*lines, "", *shown, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
 
 
 def update_hint(results_path: str, baseline_path: str) -> str:

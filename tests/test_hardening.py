@@ -1,0 +1,170 @@
+"""Hostile input, faults and secrets: each attack reproduced with real processes and files,
+and what the tool does about it instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import gate_documents, one_error_line, run_cli
+
+# 363 bytes of YAML that stand for 9**9 values: each level lists the one before 9 times.
+ALIAS_BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+    f"{level}: &{level} [{', '.join([f'*{below}'] * 9)}]\n"
+    for below, level in zip("abcdefgh", "bcdefghi", strict=True)) + "models: [*i]\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text(ALIAS_BOMB)  # 9**9 values once expanded
+    proc = run_cli("validate", "models.yaml", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert "aliases expand to more than 100,000 values" in proc.stderr
+    assert len(proc.stdout + proc.stderr) < 1000
+    (tmp_path / "deep.yaml").write_text("models: " + "[" * 100_000)
+    proc = run_cli("validate", "deep.yaml", cwd=tmp_path, timeout=60)
+    assert "deep.yaml:1: nested too deeply" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_nan_and_infinity_are_refused_wherever_they_would_disable_a_gate(tmp_path: Path
+                                                                        ) -> None:
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        models:
+          - name: a
+            source: {config: {model_type: bert}}
+            timeout: .nan
+            thresholds: {time: .inf, floor: .nan}
+        """))
+    proc = run_cli("validate", "models.yaml", cwd=tmp_path)
+    assert [line.split(": ", 2)[1:] for line in proc.stderr.splitlines()[1:]] == [
+        ["models[0].timeout", "nan is not a finite number"],
+        ["models[0].thresholds.floor", "nan is not a finite number"],
+        ["models[0].thresholds.time", "inf is not a finite number"]]
+    proc = run_cli("check", "models.yaml", "--threshold", "nan", cwd=tmp_path)
+    assert proc.returncode == 2 and "--threshold nan" in one_error_line(proc)
+
+    current, baseline, _ = gate_documents(tmp_path, slower_by=1.0)
+    baseline.write_text(baseline.read_text().replace("1.02,", "NaN,", 1))
+    proc = run_cli("compare", str(current), str(baseline))
+    assert proc.returncode == 2
+    assert "baseline.json: corrupt: not JSON (NaN is not a number)" in one_error_line(proc)
+
+
+def test_results_equal_to_the_baseline_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text("models:\n  - name: a\n    source: {config: "
+                                          "{model_type: bert}}\n")
+    proc = run_cli("check", "models.yaml", "--baseline", "b.json", "--results", "./b.json",
+                   cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--results b.json is the baseline too" in one_error_line(proc)
+
+
+def test_eight_concurrent_baseline_updates_all_succeed(tmp_path: Path) -> None:
+    current, _, _ = gate_documents(tmp_path, slower_by=1.0)
+    target = tmp_path / "baseline.json"
+    procs = [subprocess.Popen([sys.executable, "-m", "modelexport.cli", "baseline", "update",
+                               "--results", str(current), "--baseline", str(target)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert [code for code, _ in outcomes] == [0] * 8, outcomes
+    assert json.loads(target.read_text())["kind"] == "baseline"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+SPY = '''
+import os
+import time
+
+import torch
+
+
+def build(out="env.json", sleep=0):
+    with open(out, "w") as file:
+        file.write(repr(sorted(os.environ)))
+    time.sleep(sleep)
+    return torch.nn.Linear(4, 4), {"input": torch.ones(2, 4)}
+'''
+
+
+@pytest.mark.export
+def test_workers_see_no_secrets(tmp_path: Path) -> None:
+    (tmp_path / "spy.py").write_text(SPY)
+    (tmp_path / "models.yaml").write_text(
+        "models:\n  - name: spy\n    repeats: 1\n    source: {factory: \"spy:build\"}\n")
+    secrets = {"GITHUB_TOKEN": "ghs_x", "HF_TOKEN": "hf_x", "INPUT_GITHUB-TOKEN": "ghs_y",
+               "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "t", "MY_SERVICE_PASSWORD": "p"}
+    proc = run_cli("check", "models.yaml", cwd=tmp_path, add_env=secrets)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    seen = (tmp_path / "env.json").read_text()
+    assert "PATH" in seen and not any(name in seen for name in secrets)
+
+
+@pytest.mark.export
+def test_a_killed_runner_takes_its_worker_with_it(tmp_path: Path) -> None:
+    (tmp_path / "spy.py").write_text(SPY)
+    (tmp_path / "models.yaml").write_text(
+        "models:\n  - name: slow\n    source: {factory: \"spy:build\", kwargs: {sleep: 600}}\n")
+    runner = subprocess.Popen([sys.executable, "-m", "modelexport.cli", "check",
+                               "models.yaml"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ,
+                                                              "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "env.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the worker has reached the model's own code
+    assert (tmp_path / "env.json").exists()
+    worker = _worker_of(runner.pid)
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)
+
+
+def _worker_of(parent: int) -> int:
+    found = subprocess.run(["pgrep", "-P", str(parent), "-f", "modelexport.gate.worker"],
+                           capture_output=True, text=True).stdout.split()
+    assert len(found) == 1, found
+    return int(found[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def test_strings_from_files_cannot_drive_the_terminal_or_the_runner(tmp_path: Path) -> None:
+    hostile = "::stop-commands::x\n::add-mask::\x1b[2Jgone\rback"
+    current, baseline, _ = gate_documents(tmp_path, slower_by=1.0)
+    document = json.loads(current.read_text())
+    document["models"][hostile] = {"status": "failed", "error": hostile, "wall_s": 1.0}
+    current.write_text(json.dumps(document))
+    proc = run_cli("compare", str(current), str(baseline))
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert not any(ch in out for ch in "\x1b\r")
+    assert not any(line.lstrip().startswith("::") for line in out.splitlines())
+    assert "\\::stop-commands::x\\n::add-mask::\\x1b[2Jgone\\rback" in proc.stdout
+
+
+def test_a_baseline_that_is_a_folder_or_empty_is_no_first_run(tmp_path: Path) -> None:
+    current, _, _ = gate_documents(tmp_path, slower_by=1.0)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.json").write_text("")
+    for baseline, expected in (("folder", "folder: not a file"),
+                               ("empty.json", "empty.json: corrupt: not JSON")):
+        proc = run_cli("compare", str(current), str(tmp_path / baseline))
+        assert proc.returncode == 2
+        assert expected in one_error_line(proc)
