@@ -16,6 +16,8 @@ import os
 import re
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,25 +37,37 @@ class Seen:
     body: Any
 
 
+BOT = {"login": "github-actions[bot]", "type": "Bot"}  # who GITHUB_TOKEN writes as
+HUMAN = {"login": "octocat", "type": "User"}
+Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON payload (bytes: sent raw)
+
+
 @dataclass
 class FakeGitHub:
     repository: str = "octo/models"
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     heads: dict[int, str] = field(default_factory=dict)  # PR number -> head sha
     read_only: bool = False
+    login: str | None = None  # /user answers with it; None: 403, as for GITHUB_TOKEN
+    # Misbehaving on purpose: consulted first; an Answer replaces the regular one.
+    hook: Callable[[str, str], Answer | None] | None = None
+    drip_s: float = 0.0  # seconds between the bytes of every reply
     requests: list[Seen] = field(default_factory=list)
     url: str = ""
     _next_id: int = 1000
 
-    def add_comment(self, number: int, body: str) -> dict[str, Any]:
+    def add_comment(self, number: int, body: str, user: dict[str, str] = HUMAN
+                    ) -> dict[str, Any]:
         self._next_id += 1
-        comment = {"id": self._next_id, "body": body,
+        comment = {"id": self._next_id, "body": body, "user": user,
                    "html_url": f"https://github.example/{self.repository}/pull/{number}"
                                f"#issuecomment-{self._next_id}"}
         self.comments.setdefault(number, []).append(comment)
         return comment
 
-    def answer(self, method: str, raw_path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+    def answer(self, method: str, raw_path: str, body: Any) -> Answer:
+        if self.hook and (forced := self.hook(method, raw_path)) is not None:
+            return forced
         url = urlsplit(raw_path)
         path = url.path.removeprefix("/api/v3")
         query = parse_qs(url.query)
@@ -64,7 +78,7 @@ class FakeGitHub:
             if method == "POST":
                 if self.read_only:
                     return 403, {}, {"message": "Resource not accessible by integration"}
-                return 201, {}, self.add_comment(number, body["body"])
+                return 201, {}, self.add_comment(number, body["body"], BOT)
         if (found := _COMMENT.fullmatch(path)) and method == "PATCH":
             if self.read_only:
                 return 403, {}, {"message": "Resource not accessible by integration"}
@@ -72,6 +86,10 @@ class FakeGitHub:
                 if comment["id"] == int(found[2]):
                     comment["body"] = body["body"]
                     return 200, {}, comment
+        if path == "/user" and method == "GET":
+            if self.login is None:
+                return 403, {}, {"message": "Resource not accessible by integration"}
+            return 200, {}, {"login": self.login, "type": "User"}
         if (found := _PULL.fullmatch(path)) and method == "GET" and int(found[2]) in self.heads:
             return 200, {}, {"number": int(found[2]), "head": {"sha": self.heads[int(found[2])]}}
         return 404, {}, {"message": "Not Found"}
@@ -99,13 +117,19 @@ class FakeGitHub:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 fake.requests.append(Seen(self.command, self.path, headers, body))
                 status, headers, payload = fake.answer(self.command, self.path, body)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 for name, value in {**headers, "Content-Type": "application/json"}.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not fake.drip_s:
+                    self.wfile.write(data)
+                    return
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(fake.drip_s)
 
             do_GET = do_POST = do_PATCH = _handle
 

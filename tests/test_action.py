@@ -201,7 +201,7 @@ def test_entrypoint_takes_a_manifest_named_like_an_option_as_a_file(tmp_path: Pa
                                                                     fake: FakeGitHub) -> None:
     proc = action(tmp_path, fake, {"MANIFEST": "--help"}, "push", {})
     assert proc.returncode == 2
-    assert "--help: cannot read" in proc.stderr and "usage:" not in proc.stdout
+    assert "--help: no such file" in proc.stderr and "usage:" not in proc.stdout
 
 
 def test_entrypoint_hands_back_only_what_lies_in_the_workspace(tmp_path: Path,

@@ -168,3 +168,98 @@ def test_a_baseline_that_is_a_folder_or_empty_is_no_first_run(tmp_path: Path) ->
         proc = run_cli("compare", str(current), str(tmp_path / baseline))
         assert proc.returncode == 2
         assert expected in one_error_line(proc)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("models:\n  - name: a\n    source: {config: {model_type: bert}}\n    1: x\n",
+     "models[0][1]: unknown key"),
+    ('models:\n  - name: "a\\n"\n    source: {config: {model_type: bert}}\n',
+     "models[0].name: 'a\\n': letters, digits"),
+    (f"models:\n  - name: {'a' * 300}\n    source: {{config: {{model_type: bert}}}}\n",
+     "is too long"),
+    ("defaults: {repeats: 1.0}\nmodels:\n  - name: a\n    source: {config: {model_type: bert}}\n",
+     "models[0].repeats: 1.0 is not an integer"),
+    ("models:\n  - name: a\n    source: {config: {model_type: bert}, seed: 99999999999999999999}\n",
+     "models[0].source.seed: 99999999999999999999 is greater than the maximum"),
+])
+def test_what_the_schema_lets_through_is_still_refused(tmp_path: Path, text: str,
+                                                       expected: str) -> None:
+    (tmp_path / "models.yaml").write_text(text)
+    proc = run_cli("validate", "models.yaml", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert expected in proc.stderr
+
+
+def test_a_fifo_a_device_or_a_huge_shard_count_is_refused_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "models.yaml")
+    proc = run_cli("check", "models.yaml", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "models.yaml: not a regular file" in one_error_line(proc)
+    proc = run_cli("check", "/dev/urandom", cwd=tmp_path, timeout=60)
+    assert "/dev/urandom: not a regular file" in one_error_line(proc)
+    (tmp_path / "m.yaml").write_text("models:\n  - name: a\n    source: {config: "
+                                     "{model_type: bert}}\n")
+    proc = run_cli("check", "m.yaml", "--shard", "1/300000000", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "at most 256 shards" in one_error_line(proc)
+
+
+def test_paths_that_cannot_be_written_are_refused_before_any_export(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text("models:\n  - name: a\n    source: {config: "
+                                     "{model_type: bert}}\n")
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-folder").mkdir()
+    for option, path, expected in (
+            ("--results", "a-file/r.json", "--results a-file/r.json: cannot make its folder"),
+            ("--report-md", "a-folder", "--report-md a-folder: not writable")):
+        proc = run_cli("check", "m.yaml", option, path, cwd=tmp_path)
+        assert proc.returncode == 2 and expected in one_error_line(proc)
+    assert not (tmp_path / "modelexport-out" / "results.json").exists()  # nothing ran
+
+
+KAMIKAZE = '''
+import os
+import signal
+
+import torch
+
+
+class Kamikaze(torch.nn.Module):
+    def forward(self, x):
+        os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does, mid-export
+        return x
+
+
+def build():
+    return Kamikaze(), {"x": torch.ones(2, 2)}
+'''
+
+
+@pytest.mark.export
+def test_a_killed_worker_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    (tmp_path / "kamikaze.py").write_text(KAMIKAZE)
+    (tmp_path / "models.yaml").write_text(
+        "models:\n  - name: k\n    source: {factory: \"kamikaze:build\"}\n")
+    (tmp_path / "tmp").mkdir()
+    proc = run_cli("check", "models.yaml", cwd=tmp_path, add_env={"TMPDIR": str(tmp_path / "tmp")})
+    assert proc.returncode == 1 and "killed by SIGKILL" in proc.stdout
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.export
+def test_two_runs_on_one_results_file_do_not_both_write_it(tmp_path: Path) -> None:
+    (tmp_path / "spy.py").write_text(SPY)
+    (tmp_path / "models.yaml").write_text(
+        "models:\n  - name: slow\n    source: {factory: \"spy:build\", kwargs: {sleep: 600}}\n")
+    first = subprocess.Popen([sys.executable, "-m", "modelexport.cli", "check", "models.yaml"],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "env.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = run_cli("check", "models.yaml", cwd=tmp_path, timeout=120)
+        assert second.returncode == 2
+        assert "modelexport-out/results.json: another modelexport run is writing it" in \
+            one_error_line(second)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)

@@ -6,8 +6,11 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from modelexport.errors import UsageError
 
 
 def write_atomic(path: Path, document: Any) -> None:
@@ -28,6 +31,33 @@ def write_atomic(path: Path, document: Any) -> None:
         with contextlib.suppress(OSError):
             os.unlink(name)
         raise
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold the lock of ``path`` (a hidden file beside it) while the block runs: two gate
+    runs on one results file would each rewrite it and lose the other's models. UsageError
+    when another process holds it."""
+    import fcntl  # POSIX; the gate's process handling is too
+
+    lock = path.with_name(f".{path.name}.lock")
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"{path}: another modelexport run is writing it") from None
+        yield
+
+
+def ensure_writable(path: Path, option: str) -> None:
+    """UsageError, naming ``option``, unless ``path`` can be written (its folder is made)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot make its folder: {exc.strerror}") from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK) \
+            or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
 
 
 def _umask() -> int:

@@ -3,11 +3,17 @@ real HTTP server on 127.0.0.1 (tests/fake_github.py). No torch, no exports."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from modelexport.gate.results import PullRequest
 from modelexport.publish import github
 
-from fake_github import FakeGitHub, parse_outputs
+from fake_github import BOT, HUMAN, FakeGitHub, parse_outputs
 
 TOKEN = "ghs_s3cretTokenValue0123456789"
 
@@ -61,7 +67,8 @@ def test_comment_is_created_once_then_updated_across_pages(fake: FakeGitHub) -> 
         "<!-- modelexport-comment: models.yaml shard 2/2 -->\nshard"]
     assert second.url == first.url
     methods = [(r.method, r.path) for r in fake.requests]
-    assert methods[:3] == [
+    assert methods[:4] == [
+        ("GET", "/user"),  # who the token writes as: 403 for GITHUB_TOKEN, a bot
         ("GET", "/repos/octo/models/issues/7/comments?per_page=100"),
         ("GET", "/repos/octo/models/issues/7/comments?per_page=100&page=2"),
         ("POST", "/repos/octo/models/issues/7/comments")]
@@ -81,4 +88,84 @@ def test_comment_body_is_capped_with_a_note(fake: FakeGitHub) -> None:
     assert len(body) <= github.COMMENT_LIMIT
     assert body.startswith("<!-- modelexport-comment: k -->\n| row |")
     assert "truncated" in body[-100:]
-    assert fake.requests[0].path.startswith("/api/v3/repos/octo/models/")
+    assert fake.requests[0].path == "/api/v3/user"
+    assert fake.requests[1].path.startswith("/api/v3/repos/octo/models/")
+
+
+COMMENTS = "/repos/octo/models/issues/7/comments"
+
+
+@pytest.fixture
+def evil() -> Iterator[FakeGitHub]:
+    """Another host, which must never see the token."""
+    other = FakeGitHub()
+    server = other.serve()
+    yield other
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_token_goes_to_the_api_origin_only(fake: FakeGitHub, evil: FakeGitHub) -> None:
+    fake.hook = lambda method, path: (307, {"Location": evil.url + path}, {}) \
+        if path.startswith(COMMENTS) else None
+    client = github.Client(fake.url, TOKEN)
+    with pytest.raises(github.GitHubError, match=re.escape(f"redirected to {evil.url}; the")):
+        github.upsert_comment(client, fake.repository, 7, "k", "body")
+    fake.hook = lambda method, path: (200, {"Link": f'<{evil.url}{COMMENTS}?page=2>; '
+                                                   'rel="next"'}, []) \
+        if path.startswith(COMMENTS) else None
+    with pytest.raises(github.GitHubError, match=re.escape(f"not {fake.url}; the token")):
+        github.upsert_comment(github.Client(fake.url, TOKEN), fake.repository, 7, "k", "b")
+    assert evil.requests == []
+
+
+def test_a_page_linking_to_itself_ends(fake: FakeGitHub) -> None:
+    fake.hook = lambda method, path: (200, {"Link": f'<{fake.url}{path}>; rel="next"'}, []) \
+        if path.startswith(COMMENTS) else None
+    with pytest.raises(github.GitHubError, match="a page linking back"):
+        github.upsert_comment(github.Client(fake.url, TOKEN), fake.repository, 7, "k", "b")
+    assert len([r for r in fake.requests if r.path.startswith(COMMENTS)]) == 1
+
+
+def test_one_deadline_for_a_reply_that_trickles_in(fake: FakeGitHub) -> None:
+    fake.drip_s = 0.5
+    started = time.monotonic()
+    with pytest.raises(github.GitHubError, match=r"did not arrive within 2 s|no time left"):
+        github.upsert_comment(github.Client(fake.url, TOKEN, deadline_s=2), fake.repository, 7,
+                              "k", "b")
+    assert time.monotonic() - started < 20
+
+
+def test_retry_after_is_honoured_and_a_rate_limit_is_named_as_one(fake: FakeGitHub) -> None:
+    answers = iter([(429, {"Retry-After": "1"}, {"message": "slow down"})])
+    fake.hook = lambda method, path: next(answers, None) if method == "POST" else None
+    done = github.upsert_comment(github.Client(fake.url, TOKEN), fake.repository, 7, "k", "b")
+    assert done.action == "created"
+    fake.hook = lambda method, path: (403, {"X-RateLimit-Remaining": "0"},
+                                      {"message": "API rate limit exceeded"}) \
+        if method == "POST" else None
+    note = github.comment(
+        {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": fake.repository,
+         "GITHUB_API_URL": fake.url}, "b", "other", PullRequest(fake.repository, 7))
+    assert note.kind == "warning" and "rate limit" in note.message and "fork" not in note.message
+
+
+@pytest.mark.parametrize("reply", [b"{not json", {"no": "html_url"}, [1, 2]])
+def test_an_unexpected_reply_is_a_warning_not_a_crash(fake: FakeGitHub, reply: object) -> None:
+    fake.hook = lambda method, path: (201, {}, reply) if method == "POST" else None
+    note = github.comment(
+        {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": fake.repository,
+         "GITHUB_API_URL": fake.url}, "b", "k", PullRequest(fake.repository, 7))
+    assert note.kind == "warning" and note.message.startswith("no comment posted: ")
+
+
+def test_only_our_own_comment_that_starts_with_our_marker_is_ours(fake: FakeGitHub) -> None:
+    fake.add_comment(7, f"{github.marker('k')}\nquoted by a person", HUMAN)
+    fake.add_comment(7, f"an error text quoting {github.marker('k')}\n", BOT)
+    done = github.upsert_comment(github.Client(fake.url, TOKEN), fake.repository, 7, "k", "b")
+    assert done.action == "created"
+    assert [c["body"] for c in fake.comments[7][:2]] == [
+        f"{github.marker('k')}\nquoted by a person", f"an error text quoting "
+                                                     f"{github.marker('k')}\n"]
+    again = github.upsert_comment(github.Client(fake.url, TOKEN), fake.repository, 7, "k", "c")
+    assert (again.action, fake.comments[7][2]["body"]) == ("updated", f"{github.marker('k')}\nc")

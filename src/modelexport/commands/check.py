@@ -9,7 +9,9 @@ import math
 import os
 import signal
 import sys
+from pathlib import Path
 
+from modelexport import jsonfile
 from modelexport.commands import console
 from modelexport.commands.compare import targets
 from modelexport.errors import MissingExtraError, UsageError
@@ -21,6 +23,7 @@ REPEATS_LIMIT = 100  # as the manifest's schema allows
 
 def run(args: argparse.Namespace) -> int:
     _refuse_meaningless(args)
+    _refuse_unwritable(args)
     if importlib.util.find_spec("torch") is None:  # say so once, not once per model
         raise MissingExtraError("torch")
     loaded = manifest.load(args.manifest).overridden(repeats=args.repeats,
@@ -64,6 +67,18 @@ def _refuse_meaningless(args: argparse.Namespace) -> None:
                          "overwrite the baseline it is compared with")
     if args.repeats is not None and args.repeats > REPEATS_LIMIT:
         raise UsageError(f"--repeats {args.repeats}: at most {REPEATS_LIMIT}")
+
+
+def _refuse_unwritable(args: argparse.Namespace) -> None:
+    """Where this run writes must be writable before the first model is exported: a run
+    that measured for an hour and then cannot save is an hour lost."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY") if github.in_actions(os.environ) else None
+    for option, path in (("--results", args.results), ("--report-md", args.report_md),
+                         ("--report-json", args.report_json),
+                         ("--baseline", args.baseline if args.update_baseline else None),
+                         ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None)):
+        if path is not None:
+            jsonfile.ensure_writable(path, option)
 
 
 def _interrupt(signum: int, frame: object) -> None:

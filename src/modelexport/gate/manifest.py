@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import importlib.util
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from modelexport.inputs import Axes, InputSpec
 from modelexport.sources import Source
 
 VALUES_LIMIT = 100_000  # values a manifest may stand for once its YAML aliases are expanded
+BYTES_LIMIT = 1_000_000
 SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config", "factory": "factory"}
 
 
@@ -142,8 +144,9 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
             _lines(item, (*path, index), out, problems)
 
 
-def _unknown_key(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
+def _unknown_key(key: object, allowed: list[str]) -> str:
+    # YAML keys need not be strings (1:, ~:, yes:): compare what the user wrote.
+    close = difflib.get_close_matches(str(key), allowed, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
     return f"unknown key{hint}"
 
@@ -173,6 +176,7 @@ def load(path: Path) -> Manifest:
     for index, entry in enumerate(document["models"]):
         here = Located(lines, ("models", index))
         name = entry["name"]
+        problems += _not_quite({**defaults, **entry}, here)
         if name in first_line:
             problems.append(here.problem(("name",), f"duplicate name {name!r} "
                                                     f"(first on line {first_line[name]})"))
@@ -190,6 +194,14 @@ def load(path: Path) -> Manifest:
 def _parse(path: Path) -> tuple[bytes, yaml.Node | None, Any]:
     """The file's bytes, its YAML node tree (for line numbers) and the plain document."""
     try:
+        # A FIFO would block the read, a device never end it: regular files, of a size a
+        # manifest can have.
+        if not path.is_file():
+            raise UsageError(f"{path}: not a regular file" if path.exists()
+                             else f"{path}: no such file")
+        if path.stat().st_size > BYTES_LIMIT:
+            raise UsageError(f"{path}: {path.stat().st_size:,} bytes; a manifest has at most "
+                             f"{BYTES_LIMIT:,}")
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
@@ -341,6 +353,24 @@ def _missing_module(name: str, folders: tuple[str, ...]) -> str | None:
     if len(parts) > 1 and importlib.util.find_spec(parts[0]) is not None:
         return None  # an installed package: its submodules are found when it is imported
     return f"no module {name!r} in {', '.join(folders)} or the installed packages"
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _not_quite(entry: dict[str, Any], here: Located) -> list[tuple[int, str]]:
+    """What the schema lets through: a name ending in a newline (its pattern's $ matches
+    before one), and whole floats (1.0) where an integer belongs."""
+    found = []
+    if not NAME.fullmatch(entry["name"]):
+        found.append(here.problem(("name",), f"{entry['name']!r}: letters, digits, '.', '_' "
+                                             "and '-', at most 100"))
+    for key in ("repeats", "opset"):
+        if isinstance(entry.get(key), float):
+            found.append(here.problem((key,), f"{entry[key]!r} is not an integer"))
+    if isinstance(entry["source"].get("seed"), float):
+        found.append(here.problem(("source", "seed"), "not an integer"))
+    return found
 
 
 def _present(document: dict[str, Any], *keys: str) -> dict[str, Any]:

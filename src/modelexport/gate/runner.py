@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from modelexport import jsonfile
 from modelexport.errors import ModelExportError
 from modelexport.gate import results
 from modelexport.gate.manifest import Manifest, ModelSpec
@@ -156,8 +157,10 @@ def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
     """Run every model; the results file is rewritten after each one, so an interrupted
     run keeps what finished."""
     document = replace(Results.new(manifest), shard=shard, pull_request=pull_request)
-    results.write(results_path, document)
-    for spec, record in run(specs, progress, manifest.path):
-        document = document.with_model(spec.name, record)
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    with jsonfile.exclusive(results_path):
         results.write(results_path, document)
+        for spec, record in run(specs, progress, manifest.path):
+            document = document.with_model(spec.name, record)
+            results.write(results_path, document)
     return document

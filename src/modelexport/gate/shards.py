@@ -10,6 +10,8 @@ from modelexport.gate import results
 from modelexport.gate.manifest import ModelSpec
 from modelexport.gate.results import Results, Shard
 
+SHARDS_LIMIT = 256  # a CI matrix holds at most 256 jobs
+
 
 def split(names: list[str], count: int, seconds: dict[str, float]) -> list[list[str]]:
     """Split models into ``count`` shards of about equal duration.
@@ -40,6 +42,8 @@ def parse(text: str) -> tuple[int, int]:
     index, sep, count = text.partition("/")
     if not (sep and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
         raise UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 1/2")
+    if int(count) > SHARDS_LIMIT:
+        raise UsageError(f"--shard {text!r}: at most {SHARDS_LIMIT} shards")
     return int(index), int(count)
 
 

@@ -33,7 +33,9 @@ from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def measure(job: Job, stage: Callable[[str], object]) -> Measured:
+def measure(job: Job, stage: Callable[[str], object], scratch: Path | None = None) -> Measured:
+    """``scratch``: where the exports go (the runner's folder, which it removes whatever
+    becomes of this process)."""
     from modelexport.htp.export import export_module
     from modelexport.sources import load
 
@@ -44,7 +46,7 @@ def measure(job: Job, stage: Callable[[str], object]) -> Measured:
     loaded = load(job.source)
     load_s = time.perf_counter() - started - loaded.download_s
 
-    with tempfile.TemporaryDirectory(prefix="modelexport-worker-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="modelexport-worker-", dir=scratch) as tmp:
         output = Path(tmp) / f"{job.name}.onnx"
         stage("warm-up export (validated)")
         warmup = export_module(loaded.model, loaded.config, output,
@@ -111,7 +113,7 @@ def main(argv: list[str]) -> NoReturn:
     job = Job.from_json(json.loads(job_file.read_text()))
     result: ModelResult
     try:
-        result = measure(job, stage_file.write_text)
+        result = measure(job, stage_file.write_text, result_file.parent)
     except Exception as exc:  # reported as this model's failure, with its own words
         where = f"{job.where}: " if job.where else ""
         result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000])
