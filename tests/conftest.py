@@ -40,11 +40,21 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     return Exports(tmp_path_factory.mktemp("exports"))
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    """A fake GitHub REST API served on 127.0.0.1 for the length of one test."""
+def _served() -> Iterator[FakeGitHub]:
     fake = FakeGitHub()
     server = fake.serve()
     yield fake
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    """A fake GitHub REST API served on 127.0.0.1 for the length of one test."""
+    yield from _served()
+
+
+@pytest.fixture
+def evil() -> Iterator[FakeGitHub]:
+    """Another host on 127.0.0.1, which must never see the token."""
+    yield from _served()

@@ -263,3 +263,13 @@ def test_two_runs_on_one_results_file_do_not_both_write_it(tmp_path: Path) -> No
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=60)
+
+
+@pytest.mark.export
+def test_an_export_says_its_own_lines_only(tmp_path: Path) -> None:
+    from harness import config_args, minilm_dir
+
+    for args in (["--exporter", "dynamo", *config_args("bert")], [minilm_dir()]):
+        proc = run_cli("export", *args, "-o", str(tmp_path / "m.onnx"))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""  # no torchvision notes, no "Loading weights" bar

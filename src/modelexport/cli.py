@@ -196,6 +196,16 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
                         help="which sticky comment (default: the manifest and shard)")
 
 
+LIBRARIES = ("torch", "torch.onnx", "transformers", "onnxscript", "onnx_ir", "huggingface_hub")
+
+
+def quiet_libraries() -> None:
+    """Only errors from the export stack's loggers. Again after torch is imported: its
+    logging setup resets the level of its loggers."""
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _annotate(exc: ModelExportError) -> None:
     """In Actions, put manifest problems on their lines of the manifest."""
     from modelexport.commands import console
@@ -211,11 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="modelexport: %(levelname)s: %(message)s",
                         level=logging.DEBUG if args.debug else logging.WARNING)
     if not args.debug:
-        # Exporter chatter (TracerWarnings, deprecations, torchvision notes) is not ours.
+        # Exporter chatter (TracerWarnings, deprecations, torchvision notes, progress
+        # bars) is not ours.
         warnings.filterwarnings("ignore")
-        libraries = ("torch", "torch.onnx", "transformers", "onnxscript", "onnx_ir")
-        for name in (*libraries, "huggingface_hub"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        quiet_libraries()
     try:
         command = importlib.import_module(f"modelexport.commands.{args.command_module}")
         return command.run(args)

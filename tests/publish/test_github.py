@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,16 +92,6 @@ def test_comment_body_is_capped_with_a_note(fake: FakeGitHub) -> None:
 
 
 COMMENTS = "/repos/octo/models/issues/7/comments"
-
-
-@pytest.fixture
-def evil() -> Iterator[FakeGitHub]:
-    """Another host, which must never see the token."""
-    other = FakeGitHub()
-    server = other.serve()
-    yield other
-    server.shutdown()
-    server.server_close()
 
 
 def test_the_token_goes_to_the_api_origin_only(fake: FakeGitHub, evil: FakeGitHub) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from modelexport import inputs, sources
+from modelexport.cli import quiet_libraries
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.htp.options import ExportOptions
 
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         from modelexport.htp.export import export
     except ImportError as exc:
         raise MissingExtraError(exc.name or "torch") from exc
+    if not args.debug:
+        quiet_libraries()
     options = ExportOptions(
         exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
         tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,

@@ -258,7 +258,8 @@ def named_dims(graph: ExportedGraph, run: _Run, traced: list[tuple[int, ...] | N
         out = renames.get(name, name)
         fixed[name] = tuple(
             d if isinstance(d, int)
-            else by_symbol.get(str(d)) or (by_size.get(sizes[i]) if sizes else None)
+            else by_symbol.get(str(d)) or (by_size.get(sizes[i]) if sizes and i < len(sizes)
+                                            else None)
             or f"{out}_dim_{i}"
             for i, d in enumerate(shape)
         )
