@@ -12,9 +12,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -90,8 +92,16 @@ def test_dockerfile_installs_cpu_torch_before_the_code_changes_a_layer() -> None
 
 def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name: str,
            event: dict) -> subprocess.CompletedProcess[str]:
-    """entrypoint.sh as the runner starts it: INPUT_<NAME> per input (upper case, hyphens
-    kept, every declared input present with its default), GITHUB_* context."""
+    """entrypoint.sh as the runner starts it, run to its end."""
+    return subprocess.run(["bash", str(ROOT / "entrypoint.sh")], cwd=workspace,
+                          env=action_env(workspace, fake, inputs, event_name, event),
+                          capture_output=True, text=True, timeout=600)
+
+
+def action_env(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name: str,
+               event: dict) -> dict[str, str]:
+    """The environment the runner gives entrypoint.sh: INPUT_<NAME> per input (upper case,
+    hyphens kept, every declared input present with its default), GITHUB_* context."""
     declared = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
     event_path = workspace / f"event-{event_name}.json"
     event_path.write_text(json.dumps(event))
@@ -108,8 +118,7 @@ def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name
         "GITHUB_OUTPUT": str(workspace / "output"),
         "GITHUB_STEP_SUMMARY": str(workspace / "summary.md"),
     }
-    return subprocess.run(["bash", str(ROOT / "entrypoint.sh")], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return env
 
 
 def outputs(workspace: Path) -> dict[str, str]:
@@ -285,3 +294,42 @@ def test_light_install_checks_manifests_diffs_exports_and_names_the_missing_extr
     freeze = subprocess.run([str(venv / "bin" / "pip"), "freeze"], capture_output=True,
                             text=True).stdout.lower()
     assert not any(name in freeze for name in ("torch", "onnx", "transformers"))
+
+
+SLOW = """\
+import time
+
+import torch
+
+
+def build(sleep=0):
+    time.sleep(sleep)
+    return torch.nn.Linear(4, 4), {"input": torch.ones(2, 4)}
+"""
+
+
+@pytest.mark.export
+def test_entrypoint_passes_sigterm_on_and_the_finished_models_are_kept(
+        tmp_path: Path, fake: FakeGitHub) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 1}
+        models:
+          - name: quick
+            source: {factory: "slow:build"}
+          - name: stuck
+            source: {factory: "slow:build", kwargs: {sleep: 600}}
+        """))
+    entry = subprocess.Popen(["bash", str(ROOT / "entrypoint.sh")], cwd=tmp_path,
+                             env=action_env(tmp_path, fake, {}, "push", {}),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "modelexport-out" / "results.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "quick" not in (
+            json.loads(results.read_text())["models"] if results.exists() else {}):
+        time.sleep(0.2)
+    entry.send_signal(signal.SIGTERM)  # what the runner sends a step it cancels
+    _, stderr = entry.communicate(timeout=60)
+    assert entry.returncode == 130, stderr
+    assert "interrupted; finished models are in modelexport-out/results.json" in stderr
+    assert list(json.loads(results.read_text())["models"]) == ["quick"]
