@@ -225,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # bars) is not ours.
         warnings.filterwarnings("ignore")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # set on its import, not later
         quiet_libraries()
     try:
         command = importlib.import_module(f"modelexport.commands.{args.command_module}")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
+import socket
 import sys
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -230,6 +233,17 @@ def _from_factory(source: Source) -> tuple[torch.nn.Module, dict[str, torch.Tens
     return built, examples
 
 
+def _hub_resolves() -> bool:
+    """Whether the hub's host name resolves. Where it does not (no network), the hub client
+    retried five times, 26 s, before it looked in its cache; the cache is all there is."""
+    host = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.getaddrinfo(host.hostname or "huggingface.co", host.port or 443)
+    except OSError:
+        return False
+    return True
+
+
 def _config_from_type(source: Source) -> Any:
     from transformers import AutoConfig
 
@@ -260,7 +274,8 @@ def download(source: Source) -> str:
                     source.id)
     try:
         return snapshot_download(
-            str(source.id), revision=source.revision, ignore_patterns=_HUB_IGNORE
+            str(source.id), revision=source.revision, ignore_patterns=_HUB_IGNORE,
+            local_files_only=not _hub_resolves(),
         )
     except LocalEntryNotFoundError as exc:
         raise ExportFailed(

@@ -4,6 +4,7 @@ messages."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import onnx
@@ -100,3 +101,12 @@ def test_clean_export_has_no_node_metadata(tmp_path: Path) -> None:
                    for p in n.metadata_props)
     assert {p.key for p in model.metadata_props} >= {"modelexport.schema_version"}
     assert run_cli("validate", str(output)).returncode == 0
+
+
+def test_a_hub_model_without_network_fails_in_one_line_without_retries(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    proc = run_cli("export", "acme/absent-model", "--revision", "0" * 40, "-o",
+                   str(tmp_path / "m.onnx"), env={**env, "HF_HOME": str(tmp_path / "hf")})
+    assert proc.returncode == 1
+    assert "acme/absent-model@" in one_error_line(proc)
+    assert "Retrying" not in proc.stderr and "warning" not in proc.stderr.lower()
