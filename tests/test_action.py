@@ -76,18 +76,72 @@ def test_dockerfile_and_entrypoint_lint_clean() -> None:
     hadolint = subprocess.run([tool("hadolint"), str(ROOT / "Dockerfile")],
                               capture_output=True, text=True)
     assert hadolint.returncode == 0, hadolint.stdout
-    shellcheck = subprocess.run([tool("shellcheck"), str(ROOT / "entrypoint.sh"),
-                                 str(ROOT / ".ci" / "run")], capture_output=True, text=True)
+    scripts = [ROOT / "entrypoint.sh", ROOT / ".ci" / "run", ROOT / ".ci" / "lock"]
+    shellcheck = subprocess.run([tool("shellcheck"), *map(str, scripts)],
+                                capture_output=True, text=True)
     assert shellcheck.returncode == 0, shellcheck.stdout
 
 
-def test_dockerfile_installs_cpu_torch_before_the_code_changes_a_layer() -> None:
-    lines = (ROOT / "Dockerfile").read_text().splitlines()
+def image_lines() -> list[str]:
+    return (ROOT / "Dockerfile").read_text().splitlines()
+
+
+def test_dockerfile_installs_cpu_torch_and_the_locked_stack_before_the_code() -> None:
+    lines = image_lines()
+    # A floating tag would move the Python patch release the fingerprint records.
+    assert re.fullmatch(r"FROM python:3\.\d+\.\d+-slim-\w+", lines[[
+        line.startswith("FROM ") for line in lines].index(True)])
     torch = next(i for i, line in enumerate(lines) if "torch==" in line)
-    assert "--index-url https://download.pytorch.org/whl/cpu" in lines[torch]
+    assert "--index-url https://download.pytorch.org/whl/cpu --no-deps" in lines[torch]
+    locked = lines.index("RUN pip install --require-hashes -r requirements-action.txt")
     code = lines.index("COPY src/ src/")
-    assert torch < code
+    assert torch < locked < code
     assert not any("torch" in line for line in lines[code:])
+    assert any("pip check" in line for line in lines[code:])
+
+
+def locked_versions() -> dict[str, str]:
+    """requirements-action.txt as {name: version}; every pin must carry its files' hashes."""
+    from packaging.utils import canonicalize_name
+
+    text = (ROOT / "requirements-action.txt").read_text()
+    pins: dict[str, str] = {}
+    for entry in re.split(r"\n(?=[a-z0-9])", text.split("\n", 3)[3].strip()):
+        name, version = re.match(r"([A-Za-z0-9._-]+)==(\S+)", entry).groups()
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"{name}: no hash"
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_the_lock_pins_every_library_the_fingerprint_records() -> None:
+    """The lock is what .ci/lock makes of pyproject.toml: every requirement of the export
+    stack and of torch pinned within its range, torch itself pinned in the Dockerfile."""
+    from importlib import metadata
+
+    import tomllib
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    from modelexport.environment import LIBRARIES
+
+    pins = locked_versions()
+    torch_pin = Version(re.search(r"torch==(\S+)", "\n".join(image_lines())).group(1))
+    assert torch_pin.local == "cpu"
+    # The development install runs the torch the image runs.
+    assert Version(metadata.version("torch")).public == torch_pin.public
+    image_python = re.search(r"FROM python:(\d+\.\d+)", "\n".join(image_lines())).group(1)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["export"],
+              *(metadata.requires("torch") or [])]
+    for requirement in map(Requirement, wanted):
+        if requirement.marker and not requirement.marker.evaluate(
+                {"python_version": image_python, "extra": ""}):
+            continue
+        name = canonicalize_name(requirement.name)
+        version = torch_pin if name == "torch" else Version(pins[name])
+        assert requirement.specifier.contains(version, prereleases=True), (requirement, version)
+    assert {canonicalize_name(name) for name in LIBRARIES} <= {*pins, "torch"}
 
 
 def action(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_name: str,

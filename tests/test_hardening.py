@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from modelexport.gate import results
+
 from harness import gate_documents, one_error_line, run_cli
 
 # 363 bytes of YAML that stand for 9**9 values: each level lists the one before 9 times.
@@ -213,6 +215,41 @@ def test_paths_that_cannot_be_written_are_refused_before_any_export(tmp_path: Pa
         proc = run_cli("check", "m.yaml", option, path, cwd=tmp_path)
         assert proc.returncode == 2 and expected in one_error_line(proc)
     assert not (tmp_path / "modelexport-out" / "results.json").exists()  # nothing ran
+
+
+@pytest.mark.export
+def test_a_full_disk_loses_no_measurement_and_does_not_pass(tmp_path: Path) -> None:
+    """The results and the report go to a filesystem of one page (a tmpfs in a user and
+    mount namespace): the empty results file fits, nothing after it does."""
+    (tmp_path / "spy.py").write_text(SPY)
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 1}
+        models:
+          - {name: first, source: {factory: "spy:build", kwargs: {out: a.json}}}
+          - {name: second, source: {factory: "spy:build", kwargs: {out: b.json}}}
+        """))
+    full = tmp_path / "full"
+    full.mkdir()
+    # After the run, still inside the namespace, copy out what the disk holds.
+    mount = (f'mount -t tmpfs -o size=4k tmpfs {full} && {{ "$@"; rc=$?; '
+             f'ls -A {full} > listing.txt; cp {full}/results.json kept.json; exit $rc; }}')
+    proc = subprocess.run(
+        ["unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", sys.executable,
+         "-m", "modelexport.cli", "check", "models.yaml", "--results", f"{full}/results.json",
+         "--report-md", f"{full}/report.md"],
+        cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+        text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    # Every model was measured and reported although no save after the first succeeded.
+    assert "first" in proc.stdout and "second" in proc.stdout
+    assert proc.stderr.count("results not saved (No space left on device)") == 2
+    assert "report.md: not written: No space left on device" in proc.stderr
+    assert "results.json: not saved (No space left on device); the report above is this " \
+           "run's only record" in one_error_line(proc)
+    # What is on the disk is whole: the last results that fitted, no temporary file.
+    left = (tmp_path / "listing.txt").read_text().split()
+    assert "results.json" in left and not [name for name in left if name.endswith(".tmp")]
+    assert results.load(tmp_path / "kept.json").models == {}
 
 
 KAMIKAZE = '''

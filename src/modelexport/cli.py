@@ -236,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelexport: error: {exc}", file=sys.stderr)
         _annotate(exc)
         return exc.exit_code
+    except OSError as exc:  # the machine's, not the input's: a full disk, a vanished folder
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"modelexport: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("modelexport: interrupted", file=sys.stderr)
         return 130

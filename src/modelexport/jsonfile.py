@@ -14,13 +14,20 @@ from modelexport.errors import UsageError
 
 
 def write_atomic(path: Path, document: Any) -> None:
-    """Write ``document`` as JSON: a reader sees the old file or the new one, never half.
+    """Write ``document`` as JSON, atomically (``replace_text``).
+
+    NaN and infinity are refused: they are not JSON, and a NaN disables every comparison.
+    """
+    replace_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``: a reader sees the old file or the new one, never half,
+    also when the disk fills up on the way.
 
     The temporary file has a name of its own (not one fixed per target): two writers of one
     file each rename a whole file of theirs, and a failed write leaves no temporary behind.
-    NaN and infinity are refused: they are not JSON, and a NaN disables every comparison.
     """
-    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(handle, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600

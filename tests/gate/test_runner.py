@@ -56,7 +56,8 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) 
     loaded = manifest.load(path)
     seen: list[Progress] = []
     results_path = tmp_path / "results.json"
-    document = runner.run_manifest(loaded, list(loaded.models), results_path, seen.append)
+    document = runner.run_manifest(loaded, list(loaded.models), results_path,
+                                  seen.append).results
     good, raises, hangs, killed = (document.models[n] for n in ("good", "raises", "hangs",
                                                                 "killed"))
     assert isinstance(good, Measured)
@@ -84,12 +85,13 @@ def test_worker_reports_its_stage_to_the_runner(tmp_path: Path) -> None:
     assert (tmp_path / "good.stage").read_text() == "export 3/3"  # the last stage it reached
     assert stages[0] == "starting"
 
+
 def test_remote_code_does_not_run_unless_the_manifest_opts_in(tmp_path: Path) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(f"models:\n  - name: killed\n    source: {{path: {killer_dir(tmp_path)}}}\n")
     loaded = manifest.load(path)
     document = runner.run_manifest(loaded, list(loaded.models), tmp_path / "r.json",
-                                   lambda _: None)
+                                   lambda _: None).results
     record = document.models["killed"]
     assert isinstance(record, Failed)
     assert "killed by" not in record.error  # refused before the code could run

@@ -14,7 +14,7 @@ from pathlib import Path
 from modelexport import jsonfile
 from modelexport.commands import console
 from modelexport.commands.compare import targets
-from modelexport.errors import MissingExtraError, UsageError
+from modelexport.errors import MissingExtraError, ModelExportError, UsageError
 from modelexport.gate import judge, manifest, results, runner, shards
 from modelexport.publish import deliver, github, report
 
@@ -37,18 +37,24 @@ def run(args: argparse.Namespace) -> int:
         specs, shard = shards.plan(specs, args.shard, args.baseline)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        current = runner.run_manifest(loaded, specs, args.results, console.ProgressPrinter(),
-                                      shard, github.pull_request(os.environ))
+        done = runner.run_manifest(loaded, specs, args.results, console.ProgressPrinter(),
+                                   shard, github.pull_request(os.environ))
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
         return 130
+    current = done.results
     judgement = judge.judge(current, args.baseline, judge.policies(loaded), args.allow_env_drift,
                             scope={spec.name for spec in specs})
     print(f"results: {args.results}")
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
     console.announce(deliver.publish(judgement, targets(args, args.results), loaded,
                                      os.environ))
+    if done.unsaved:
+        # The report above is all that is left of this run: it must not pass, nor become
+        # a baseline.
+        raise ModelExportError(f"--results {args.results}: not saved ({done.unsaved}); "
+                               "the report above is this run's only record")
     if args.update_baseline:
         results.write_baseline(current, args.baseline)
         print(f"baseline written: {args.baseline}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from modelexport.gate.manifest import Manifest, ModelSpec
 from modelexport.gate.records import Failed, Job, ModelResult, model_result_from_json
 from modelexport.gate.results import PullRequest, Results, Shard
 
+log = logging.getLogger(__name__)
 POLL_S = 0.5
 # Environment variables a worker never sees: tokens of GitHub, the hub, the runner, and the
 # action's inputs (the tokens come in as INPUT_GITHUB-TOKEN, INPUT_HF-TOKEN).
@@ -151,16 +153,36 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
             yield spec, record
 
 
+class Run(NamedTuple):
+    """A finished run: its results, and why the results file lacks some of them (None when
+    the file holds them all)."""
+
+    results: Results
+    unsaved: str | None
+
+
 def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
                  progress: Callable[[Progress], None], shard: Shard | None = None,
-                 pull_request: PullRequest | None = None) -> Results:
+                 pull_request: PullRequest | None = None) -> Run:
     """Run every model; the results file is rewritten after each one, so an interrupted
     run keeps what finished."""
     document = replace(Results.new(manifest), shard=shard, pull_request=pull_request)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     with jsonfile.exclusive(results_path):
-        results.write(results_path, document)
+        unsaved = _save(results_path, document)
         for spec, record in run(specs, progress, manifest.path):
             document = document.with_model(spec.name, record)
-            results.write(results_path, document)
-    return document
+            unsaved = _save(results_path, document)
+    return Run(document, unsaved)
+
+
+def _save(path: Path, document: Results) -> str | None:
+    """Write the results, or say why not: a full disk does not stop the run, since the
+    models still to come are measured and reported, and the next save may succeed."""
+    try:
+        results.write(path, document)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        log.warning("%s: results not saved (%s); trying again after the next model", path, why)
+        return why
+    return None

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelexport import jsonfile
 from modelexport.gate.judge import Judgement
 from modelexport.gate.manifest import Manifest
 from modelexport.gate.results import Results
@@ -38,22 +39,41 @@ def publish(judgement: Judgement, targets: Targets, manifest: Manifest | None,
                               str(targets.baseline_path or DEFAULT_BASELINE))
     markdown = report.markdown(judgement.verdicts, judgement.results, judgement.baseline,
                                judgement.notes, hint, judgement.drift)
-    if targets.markdown:
-        targets.markdown.write_text(markdown)
-    if targets.json:
-        targets.json.write_text(report.as_json(judgement.verdicts, judgement.notes))
     notes: list[Annotation] = []
+    # A report that cannot be written (a full disk) is a warning: the other reports, the
+    # outputs and the comment still go out, and the verdict decides the exit code.
+    if targets.markdown:
+        notes += _write(targets.markdown, markdown)
+    if targets.json:
+        notes += _write(targets.json, report.as_json(judgement.verdicts, judgement.notes))
     if github.in_actions(env):
         lines = {spec.name: spec.line for spec in manifest.models} if manifest else {}
         where = str(manifest.path) if manifest else None
         notes += report.verdict_annotations(judgement.verdicts, where, lines)
-        github.publish(env, markdown, report.outputs(
-            judgement.verdicts, str(targets.results_path), str(targets.markdown or "")))
+        outputs = report.outputs(judgement.verdicts, str(targets.results_path),
+                                 str(targets.markdown or ""))
+        try:
+            github.publish(env, markdown, outputs)
+        except OSError as exc:
+            notes.append(_not_written(exc))
     if targets.comment:
         key = targets.comment_key or comment_key(judgement.results)
         notes.append(github.comment(env, markdown, key, judgement.results.pull_request
                                     or github.pull_request(env)))
     return notes
+
+
+def _write(path: Path, text: str) -> list[Annotation]:
+    try:
+        jsonfile.replace_text(path, text)
+    except OSError as exc:
+        return [_not_written(exc, path)]
+    return []
+
+
+def _not_written(exc: OSError, path: Path | str | None = None) -> Annotation:
+    where = path or exc.filename
+    return Annotation("warning", f"{where}: not written: {exc.strerror or exc}")
 
 
 def comment_key(results: Results) -> str:
