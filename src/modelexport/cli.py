@@ -17,9 +17,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelexport import __version__
+from modelexport import __version__, profile
 from modelexport.errors import ModelExportError
 from modelexport.htp.options import REQUESTABLE, ExportOptions
+from modelexport.publish import hotspots
 from modelexport.sources import Source
 
 # The one folder a run writes to unless told otherwise (the action's output-dir too).
@@ -170,6 +171,34 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--format", choices=["text", "markdown", "json"], default="text",
                       help="default: %(default)s")
     diff.set_defaults(command_module="diff")
+
+    prof = commands.add_parser(
+        "profile", parents=[common], help="where inference time goes, per module",
+        description="Run MODEL in ONNX Runtime (CPU) with its profiler and attribute every "
+        "kernel to a module through the tags, following ORT's fused and renamed nodes back "
+        "to the exported ones. Prints self and inclusive times per module. Inputs: as the "
+        "export fed them (its sidecar), else the graph's static shapes, or --input.",
+    )
+    prof.add_argument("model", type=Path, metavar="MODEL.onnx")
+    prof.add_argument("--runs", type=int, default=profile.DEFAULT_RUNS,
+                      help="measured runs (default: %(default)s)")
+    prof.add_argument("--warmup", type=int, default=profile.DEFAULT_WARMUP,
+                      help="unmeasured runs first (default: %(default)s)")
+    prof.add_argument("--threads", type=int, help="ORT intra-op threads (default: ORT's)")
+    prof.add_argument("--optimization", choices=profile.OPTIMIZATIONS, default="all",
+                      help="ORT graph optimization level (default: %(default)s, ORT's own)")
+    prof.add_argument("--input", action="append", default=[],
+                      metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
+                      help="an input's shape, e.g. input_ids=4x128 (repeatable)")
+    prof.add_argument("--seed", type=int, default=0, help="for the input values")
+    prof.add_argument("--depth", type=int, default=hotspots.DEFAULT_DEPTH,
+                      help="module depth shown; deeper ones fold into their ancestors "
+                      "(default: %(default)s)")
+    prof.add_argument("--json", type=Path, metavar="FILE", help="write the profile as JSON")
+    prof.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
+    prof.add_argument("--model-explorer", type=Path, metavar="FILE",
+                      help="write a Model Explorer node-data overlay (ms per node)")
+    prof.set_defaults(command_module="profile")
 
     validate = commands.add_parser(
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",

@@ -263,3 +263,26 @@ def make(specs: list[InputSpec], seed: int = 0) -> dict[str, torch.Tensor]:
             values = torch.randint(int(low), int(high), spec.shape, generator=generator)
             tensors[spec.name] = values.to(dtype)
     return tensors
+
+
+def arrays(specs: list[InputSpec], seed: int = 0) -> dict[str, Any]:
+    """NumPy arrays for the specs, for ONNX Runtime without torch: each drawn from its own
+    range, else from the rule for its name (ids 0 and 1, which every vocabulary has), else
+    [0, 1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        rule = _rule(spec.name, None, 1)
+        low = spec.low if spec.low is not None else rule.low if rule else 0.0
+        high = spec.high if spec.high is not None else rule.high if rule else 1.0
+        if spec.dtype in ("float32", "float16"):
+            values = low + rng.random(spec.shape) * (high - low)
+            feeds[spec.name] = values.astype(spec.dtype)
+        elif spec.dtype == "bool":
+            feeds[spec.name] = rng.random(spec.shape) < 0.5
+        else:
+            top = max(int(high), int(low) + 1)
+            feeds[spec.name] = rng.integers(int(low), top, spec.shape).astype(spec.dtype)
+    return feeds

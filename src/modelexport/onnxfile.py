@@ -21,7 +21,7 @@ LEN = 2  # wire type of length-delimited fields
 # ModelProto
 _IR_VERSION, _OPSET_IMPORT, _GRAPH, _MODEL_PROPS = 1, 8, 7, 14
 # GraphProto
-_NODE, _INITIALIZER, _INPUT, _OUTPUT = 1, 5, 11, 12
+_NODE, _GRAPH_NAME, _INITIALIZER, _INPUT, _OUTPUT = 1, 2, 5, 11, 12
 # NodeProto
 _NODE_INPUT, _NODE_OUTPUT, _NODE_NAME, _OP_TYPE, _DOMAIN, _NODE_PROPS = 1, 2, 3, 4, 7, 9
 # TensorProto
@@ -117,6 +117,7 @@ class Skeleton:
     nodes: tuple[Node, ...]
     initializers: dict[str, int]  # name -> bytes of its value
     props: dict[str, str]  # the model's metadata_props
+    name: str = ""  # the graph's
 
 
 def read(path: Path) -> Skeleton:
@@ -161,11 +162,14 @@ def _graph(data: memoryview, ir_version: int, opsets: dict[str, int],
            props: dict[str, str]) -> Skeleton:
     nodes, inputs, outputs = [], [], []
     initializers: dict[str, int] = {}
+    graph_name = ""
     for number, wire, _, payload in fields(data):
         if wire != LEN:
             continue
         if number == _NODE:
             nodes.append(_node(payload))
+        elif number == _GRAPH_NAME:
+            graph_name = _text(payload)
         elif number == _INITIALIZER:
             name, size = _tensor(payload)
             initializers[name] = size
@@ -175,7 +179,8 @@ def _graph(data: memoryview, ir_version: int, opsets: dict[str, int],
             outputs.append(_value_info(payload))
     # Older exporters list the initializers among the inputs too; a caller feeds neither.
     fed = tuple(sig for sig in inputs if sig.name not in initializers)
-    return Skeleton(ir_version, opsets, fed, tuple(outputs), tuple(nodes), initializers, props)
+    return Skeleton(ir_version, opsets, fed, tuple(outputs), tuple(nodes), initializers, props,
+                    graph_name)
 
 
 def _opset(data: memoryview) -> tuple[str, int]:

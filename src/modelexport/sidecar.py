@@ -23,6 +23,9 @@ MODEL_VERSION_KEY = "modelexport.schema_version"
 MODULE_KEY = "modelexport.module"
 CHAIN_KEY = "modelexport.class_chain"
 HOW_KEY = "modelexport.how"
+# Model Explorer groups nodes by this key ("/"-separated), else by their "/a/b/Op" names,
+# which are scope names, not module paths (and dynamo writes "name: Class" pairs into it).
+NAMESPACE_KEY = "namespace"
 
 
 def sidecar_path(onnx_path: Path) -> Path:
@@ -252,6 +255,11 @@ def expected_tags(entry: NodeEntry, chains: dict[str, str], clean: bool) -> dict
     if clean or entry.module is None:
         return {}
     return {MODULE_KEY: entry.module, CHAIN_KEY: chains[entry.module], HOW_KEY: entry.how}
+
+
+def namespace(entry: NodeEntry) -> dict[str, str]:
+    """The ``namespace`` a node carries so that viewers open it under its module."""
+    return {} if entry.module is None else {NAMESPACE_KEY: entry.module.replace(".", "/")}
 
 
 def agreement_problems(onnx_path: Path, record: Sidecar) -> list[str]:

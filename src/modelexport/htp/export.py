@@ -202,7 +202,8 @@ def _write(run: _Run, graph: ExportedGraph, fallback: Fallback | None, tree: Cal
     """The ONNX file with its tags, and the sidecar record (written by ``_finish``)."""
     record = _sidecar(run, graph, fallback, tree, tags, stats)
     chains = {m.path: m.class_chain for m in record.modules}
-    node_props = [{} if run.options.clean else sidecar_mod.expected_tags(entry, chains, False)
+    node_props = [{} if run.options.clean else {**sidecar_mod.expected_tags(entry, chains, False),
+                                                **sidecar_mod.namespace(entry)}
                   for entry in record.nodes]
     graph.write(node_props, {sidecar_mod.MODEL_VERSION_KEY: str(sidecar_mod.SCHEMA_VERSION)},
                 run.output, renames, shapes)

@@ -1,0 +1,85 @@
+"""What `modelexport profile` costs, against what a user would write without it.
+
+Whole processes, alternating, each side as a user runs it:
+  bare:    a script that opens an onnxruntime session on MODEL (ORT's defaults) and runs
+           it WARMUP + RUNS times on the same inputs (the runs alone are timed inside too);
+  profile: `modelexport profile MODEL --runs RUNS --warmup WARMUP --json FILE`.
+Prints min/median/max of each side and of the ratio over the rounds, and the share of
+kernel time attributed below the root (from the profile's JSON).
+
+    python bench/profile.py /tmp/big/bert-base-torchscript.onnx --input input_ids=1x128 \
+        --input attention_mask=1x128 --input token_type_ids=1x128 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BARE = """
+import sys, time
+import onnxruntime as ort
+from modelexport import inference, inputs
+model = inference.tagged(__import__("pathlib").Path(sys.argv[1]))
+feed = inference.feeds(model, [inputs.parse_spec(s) for s in sys.argv[4:]])
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+for _ in range(int(sys.argv[3])):
+    session.run(None, feed)
+started = time.perf_counter()
+for _ in range(int(sys.argv[2])):
+    session.run(None, feed)
+print(time.perf_counter() - started)
+"""
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, proc.stdout
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--input", action="append", default=[])
+    args = parser.parse_args()
+    bare, runs_only, tool, shares = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "p.json"
+        for _ in range(args.rounds):
+            seconds, printed = timed([sys.executable, "-c", BARE, str(args.model),
+                                      str(args.runs), str(args.warmup), *args.input])
+            bare.append(seconds)
+            runs_only.append(float(printed))
+            inputs = [f"--input={spec}" for spec in args.input]
+            tool.append(timed([sys.executable, "-m", "modelexport.cli", "profile",
+                               str(args.model), "--runs", str(args.runs), "--warmup",
+                               str(args.warmup), "--json", str(out), *inputs])[0])
+            shares.append(json.loads(out.read_text())["attributed"])
+    print(f"{args.model.name}, {args.runs} runs after {args.warmup}, {args.rounds} rounds "
+          "(min / median / max, seconds)")
+    print(f"  bare process (session + runs): {spread(bare)}")
+    print(f"  the {args.runs} runs alone:          {spread(runs_only)}")
+    print(f"  modelexport profile:           {spread(tool)}")
+    ratios = [t / b for t, b in zip(tool, bare, strict=True)]
+    print(f"  profile / bare process:        {spread(ratios)}")
+    print(f"  profile / the runs alone:      "
+          f"{spread([t / r for t, r in zip(tool, runs_only, strict=True)])}")
+    print(f"  attributed below the root:     {spread(shares)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Run an exported model in ONNX Runtime with its profiler on, and attribute the time.
+
+What runs is what users deploy: the CPU provider at ORT's default optimization level
+(``all``) unless told otherwise. The session saves the graph it optimized, which is how
+``profile.attribute`` follows fused and renamed nodes back to the exported ones.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelexport import inputs, onnxfile, profile, sidecar
+from modelexport.errors import ModelExportError, UsageError, describe
+from modelexport.inputs import InputSpec
+
+
+class ProfileFailed(ModelExportError):
+    """ONNX Runtime refused the model or failed while running it."""
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """An exported model: its graph, each node's module, each module's class, its inputs."""
+
+    path: Path
+    graph: onnxfile.Skeleton
+    modules: dict[str, str | None]  # node name -> module path
+    classes: dict[str, str]  # module path -> class name
+    inputs: tuple[InputSpec, ...]  # as the export fed it; empty without a sidecar
+
+
+def tagged(path: Path) -> Tagged:
+    """The model's tags from its ONNX metadata, else from the sidecar beside it."""
+    graph = onnxfile.read(path)
+    modules = {node.name: node.props.get(sidecar.MODULE_KEY) for node in graph.nodes}
+    classes = {modules[node.name] or "": node.props.get(sidecar.CHAIN_KEY, "").rpartition("/")[2]
+               for node in graph.nodes if modules[node.name] is not None}
+    specs: tuple[InputSpec, ...] = ()
+    beside = sidecar.sidecar_path(path)
+    if beside.is_file():
+        record = sidecar.read(beside)
+        specs = record.inputs
+        if not any(modules.values()):  # exported with --clean: the sidecar alone has them
+            modules = {entry.name: entry.module for entry in record.nodes}
+        classes = {module.path: module.cls for module in record.modules}
+    if not any(modules.values()):
+        raise UsageError(f"{path}: no module tags (no modelexport metadata in the file, no "
+                         f"{beside.name} beside it): export it with `modelexport export`")
+    return Tagged(path, graph, modules, classes, specs)
+
+
+def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str, Any]:
+    """Inputs for every graph input: ``overrides`` by name, else as the export fed them,
+    else the graph's own static shape."""
+    wanted = {sig.name: sig for sig in model.graph.inputs}
+    unknown = [spec.name for spec in overrides if spec.name not in wanted]
+    if unknown:
+        raise UsageError(f"--input {unknown[0]}: not an input of {model.path.name} "
+                         f"({', '.join(wanted) or 'it takes none'})")
+    given = {spec.name: spec for spec in (*model.inputs, *overrides)}
+    specs = []
+    for name, sig in wanted.items():
+        if name in given:
+            specs.append(given[name] if given[name].dtype == sig.dtype
+                         else replace(given[name], dtype=sig.dtype))
+        elif sig.shape is not None and all(isinstance(d, int) for d in sig.shape):
+            specs.append(InputSpec(name, tuple(int(d) for d in sig.shape), sig.dtype))
+        else:
+            raise UsageError(f"{model.path.name}: input {name!r} has no fixed shape and no "
+                             f"sidecar records one: pass --input {name}=SHAPE")
+    return inputs.arrays(specs, seed)
+
+
+def run(path: Path, settings: profile.Settings, overrides: list[InputSpec] | None = None,
+        seed: int = 0) -> tuple[profile.Profile, Tagged]:
+    """Profile ``settings.runs`` runs after ``settings.warmup`` unmeasured ones."""
+    model = tagged(path)
+    feed = feeds(model, overrides or [], seed)
+    with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
+        session = _session(path, settings, Path(tmp))
+        try:
+            for _ in range(settings.warmup + settings.runs):
+                session.run(None, feed)
+        except Exception as exc:  # onnxruntime raises its own types
+            shapes = {name: list(array.shape) for name, array in feed.items()}
+            raise ProfileFailed(f"{path.name}: onnxruntime fails at inputs {shapes}: "
+                                f"{describe(exc)}") from exc
+        events = json.loads(Path(session.end_profiling()).read_text())
+        optimized = onnxfile.read(Path(tmp) / "optimized.onnx")
+    placed = profile.attribute(model.graph.nodes, model.modules, optimized.nodes)
+    runs = profile.runs_of(events, settings.warmup)
+    return profile.aggregate(path.name, settings, runs, placed, model.classes), model
+
+
+def _session(path: Path, settings: profile.Settings, tmp: Path) -> Any:
+    import onnxruntime as ort
+
+    levels = dict(zip(profile.OPTIMIZATIONS, (ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                                      ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                      ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                      ort.GraphOptimizationLevel.ORT_ENABLE_ALL), strict=True))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = levels[settings.optimization]
+    options.enable_profiling = True
+    options.profile_file_prefix = str(tmp / "ort")
+    options.optimized_model_filepath = str(tmp / "optimized.onnx")
+    # Weights stay out of the saved graph: only its structure is read back.
+    options.add_session_config_entry("session.optimized_model_external_initializers_file_name",
+                                     "weights.bin")
+    options.log_severity_level = 3  # its warning about saving a layout-optimized graph
+    if settings.threads:
+        options.intra_op_num_threads = settings.threads
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types
+        raise ProfileFailed(f"{path.name}: onnxruntime refuses the model: "
+                            f"{describe(exc)}") from exc

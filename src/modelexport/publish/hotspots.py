@@ -1,0 +1,93 @@
+"""A profile rendered for people: where the inference time of one model goes, per module.
+
+Pure. Rows are modules down to a depth (their descendants folded into them), in tree order;
+modules under a share of the total are left out and counted, so a table fits a terminal.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+
+from modelexport.profile import ModuleTime, Profile, ancestors
+
+DEFAULT_DEPTH = 4
+MIN_SHARE = 0.005  # of the total: smaller modules are counted, not shown
+TOP_OPS = 2
+
+
+def depth(path: str) -> int:
+    return len(path.split(".")) if path else 0
+
+
+def rows(profile: Profile, max_depth: int) -> tuple[list[ModuleTime], int]:
+    """The modules shown at ``max_depth`` and how many of that depth were too small."""
+    total = profile.total_ms or 1.0
+    shallow = [m for m in profile.modules if depth(m.path) <= max_depth]
+    shown = [m for m in shallow if m.inclusive_ms / total >= MIN_SHARE or not m.path]
+    return shown, len(shallow) - len(shown)
+
+
+def inclusive_ops(profile: Profile) -> dict[str, list[tuple[str, float]]]:
+    """Each module's time by op type, its descendants' included, heaviest first."""
+    summed: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for module in profile.modules:
+        for above in ancestors(module.path):
+            for op, ms in module.ops:
+                summed[above][op] += ms
+    return {path: sorted(ops.items(), key=lambda item: -item[1]) for path, ops in summed.items()}
+
+
+def _ops(ops: Sequence[tuple[str, float]], total: float) -> str:
+    return ", ".join(f"{op} {ms / total:.0%}" for op, ms in ops[:TOP_OPS]) if total else ""
+
+
+def headline(profile: Profile) -> str:
+    settings = profile.settings
+    threads = settings.threads or "ORT's default"
+    latency = statistics.median(profile.latency_ms) if profile.latency_ms else 0.0
+    return (f"{profile.model}: {latency:.3f} ms a run (median of {settings.runs}, after "
+            f"{settings.warmup} warm-up), kernels {profile.total_ms:.3f} ms; optimization "
+            f"{settings.optimization}, threads {threads}; {profile.attributed:.1%} of kernel "
+            "time attributed to a module below the root")
+
+
+def as_text(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
+    shown, hidden = rows(profile, max_depth)
+    ops = inclusive_ops(profile)
+    table = [("module", "class", "self ms", "incl ms", "share", "calls", "top ops")]
+    for module in shown:
+        name = "  " * depth(module.path) + (module.path.rpartition(".")[2] or "(root)")
+        table.append((name, module.cls, f"{module.self_ms:.3f}", f"{module.inclusive_ms:.3f}",
+                      f"{module.inclusive_ms / (profile.total_ms or 1):.1%}",
+                      str(module.calls), _ops(ops[module.path], module.inclusive_ms)))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [headline(profile)]
+    lines += ["  ".join(cell.ljust(width) if i in (0, 1, 6) else cell.rjust(width)
+                        for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
+              for row in table]
+    if hidden:
+        lines.append(f"({hidden} smaller modules not shown; --depth {max_depth} folds deeper "
+                     "ones into their ancestors)")
+    return "\n".join(lines) + "\n"
+
+
+def as_markdown(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
+    shown, hidden = rows(profile, max_depth)
+    ops = inclusive_ops(profile)
+    lines = [f"**{_cell(headline(profile))}**", "",
+             "| module | class | self ms | incl ms | share | calls | top ops |",
+             "|---|---|--:|--:|--:|--:|---|"]
+    for module in shown:
+        lines.append(f"| `{_cell(module.path) or '(root)'}` | {_cell(module.cls)} | "
+                     f"{module.self_ms:.3f} | {module.inclusive_ms:.3f} | "
+                     f"{module.inclusive_ms / (profile.total_ms or 1):.1%} | {module.calls} | "
+                     f"{_cell(_ops(ops[module.path], module.inclusive_ms))} |")
+    if hidden:
+        lines.append(f"\n{hidden} smaller modules not shown.")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")

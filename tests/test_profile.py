@@ -1,0 +1,129 @@
+"""Attribution and aggregation of a profile, on graphs and events built by hand: no
+onnxruntime, no torch. The real thing runs in test_inference.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelexport import profile
+from modelexport.onnxfile import Node
+from modelexport.profile import Placement, Runs, Settings
+
+
+def node(name: str, op: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Node:
+    return Node(name, op, inputs, outputs)
+
+
+# x -> mask (root's own code, used by both layers) ; layer.0: MatMul, Add, Gelu ; layer.1: MatMul
+EXPORTED = [
+    node("mask", "Cast", ("m",), ("mask_out",)),
+    node("c", "Constant", (), ("c_out",)),
+    node("mm0", "MatMul", ("x", "w0"), ("mm0_out",)),
+    node("add0", "Add", ("mm0_out", "c_out"), ("add0_out",)),
+    node("gelu0", "Gelu", ("add0_out",), ("gelu0_out",)),
+    node("mm1", "MatMul", ("gelu0_out", "mask_out"), ("mm1_out",)),
+    node("out", "Identity", ("mm1_out", "mask_out"), ("y",)),
+]
+MODULES = {"mask": "", "c": "embeddings", "mm0": "layer.0.dense", "add0": "layer.0.dense",
+           "gelu0": "layer.0.act", "mm1": "layer.1.dense", "out": "layer.1"}
+
+
+def test_a_fused_kernel_goes_to_the_common_module_of_what_it_computes() -> None:
+    optimized = [
+        node("mask", "Cast", ("m",), ("mask_out",)),
+        node("fused", "FusedMatMulGelu", ("x", "w0"), ("gelu0_out",)),  # mm0 + add0 + gelu0
+        node("reorder", "ReorderInput", ("gelu0_out",), ("new_t",)),  # made up by ORT
+        node("mm1", "MatMul", ("new_t", "mask_out"), ("mm1_out",)),
+        node("out", "Identity", ("mm1_out", "mask_out"), ("y",)),
+    ]
+    placed = profile.attribute(EXPORTED, MODULES, optimized)
+    # The folded Constant (tagged embeddings) is a member but says nothing of the place.
+    assert placed["fused"] == Placement("layer.0", ("c", "mm0", "add0", "gelu0"), "fused")
+    assert placed["mask"] == Placement("", ("mask",), "node")
+    assert placed["mm1"] == Placement("layer.1.dense", ("mm1",), "node")
+    # Its neighbours are layer.0 (fused) and layer.1.dense (mm1): their common ancestor.
+    assert placed["reorder"] == Placement("layer", (), "neighbours")
+
+
+def test_a_subgraph_shared_with_other_kernels_is_no_single_kernels() -> None:
+    # mask_out vanished (fused away into both users), yet two kernels use it: neither may
+    # claim the root's mask computation, or the root would swallow a layer.
+    optimized = [
+        node("mm1", "MatMulMasked", ("gelu0_out", "m"), ("mm1_out",)),
+        node("out", "IdentityMasked", ("mm1_out", "m"), ("y",)),
+    ]
+    placed = profile.attribute(EXPORTED, MODULES, optimized)
+    assert placed["mm1"].members == ("mm1",)
+    assert placed["out"].module == "layer.1"
+
+
+@pytest.mark.parametrize(("paths", "common"), [
+    (["encoder.layer.1.attention", "encoder.layer.10.output"], "encoder.layer"),
+    (["a.b", "a.b"], "a.b"), (["a", ""], ""), (["x.y", "z"], ""),
+])
+def test_common_module_compares_whole_names(paths: list[str], common: str) -> None:
+    assert profile.common_module(paths) == common
+
+
+def events(runs: list[dict[str, float]], gap: float = 1000.0) -> list[dict]:
+    """A Chrome trace as ORT writes it: a model_run event per run, kernels inside."""
+    trace: list[dict] = [{"cat": "Session", "name": "session_initialization", "ts": 0, "dur": 5}]
+    ts = 10.0
+    for kernels in runs:
+        start = ts
+        for name, dur in kernels.items():
+            trace.append({"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur,
+                          "args": {"op_name": name.upper()}})
+            trace.append({"cat": "Node", "name": f"{name}_fence_before", "ts": ts, "dur": 0})
+            ts += dur
+        trace.append({"cat": "Session", "name": "model_run", "ts": start, "dur": ts - start + 1})
+        ts += gap
+    return trace
+
+
+def test_runs_drop_the_warm_up_and_count_each_kernel_in_its_run() -> None:
+    runs = profile.runs_of(events([{"a": 900.0}, {"a": 100.0, "b": 50.0}, {"a": 110.0}]), 1)
+    assert runs.kernels == ({"a": (100.0, 1), "b": (50.0, 1)}, {"a": (110.0, 1)})
+    assert runs.latency_us == (151.0, 111.0)
+    assert runs.ops == {"a": "A", "b": "B"}
+
+
+def test_self_times_add_up_to_the_total_and_a_disturbed_run_is_dropped() -> None:
+    placed = {"k0": Placement("layer.0.dense", ("mm0",), "node"),
+              "k1": Placement("layer.1", ("out",), "node"),
+              "k2": Placement("", ("mask",), "node")}
+    usual = {"k0": (1000.0, 1), "k1": (2000.0, 1), "k2": (100.0, 1), "lost": (50.0, 1)}
+    kernels = [usual] * 7 + [{**usual, "k0": (90_000.0, 1)}]  # a disturbed run
+    runs = Runs((4000.0,) * 8, tuple(kernels), {"k0": "MatMul", "k1": "Add", "k2": "Cast"})
+    found = profile.aggregate("m.onnx", Settings(8, 0, None, "all"), runs, placed,
+                              {"": "Model", "layer.0.dense": "Linear"})
+    by_path = {m.path: m for m in found.modules}
+    assert [m.path for m in found.modules] == ["", "layer", "layer.0", "layer.0.dense",
+                                               "layer.1"]
+    assert by_path["layer.0.dense"].self_ms == pytest.approx(1.0)  # the 90 ms run dropped
+    assert sum(m.self_ms for m in found.modules) == pytest.approx(found.total_ms)
+    assert found.total_ms == pytest.approx(3.15)
+    # The root's own kernel and the one with no place ("lost") are not attributed.
+    assert found.attributed == pytest.approx(3.0 / 3.15)
+    assert by_path[""].self_ms == pytest.approx(0.15)
+    assert by_path["layer"].inclusive_ms == pytest.approx(3.0)
+    assert by_path["layer.0.dense"].ops == (("MatMul", pytest.approx(1.0)),)
+    assert found.nodes[0].name == "k1"
+    assert profile.Profile.from_json(found.to_json()) == found
+
+
+def test_the_overlay_puts_a_kernels_time_on_its_heavy_nodes() -> None:
+    found = profile.Profile(
+        "m.onnx", Settings(1, 0, None, "all"), (1.0,), (1.0,), 1.0, (),
+        (profile.NodeTime("fused", "FusedMatMulGelu", "layer.0", "fused",
+                          ("c", "mm0", "add0", "gelu0"), 0.8, 1),
+         profile.NodeTime("mask", "Cast", "", "node", ("mask",), 0.2, 1)))
+    overlay = profile.overlay(found, EXPORTED, "main_graph")
+    results = overlay["main_graph"]["results"]
+    assert results == {"mm0": {"value": 0.8}, "mask": {"value": 0.2}}
+    # Model Explorer's own reader takes it.
+    from model_explorer.node_data_builder import GraphNodeData, NodeDataResult
+
+    graph = GraphNodeData(**{**overlay["main_graph"], "results": {
+        key: NodeDataResult(**value) for key, value in results.items()}})
+    assert graph.results["mm0"].value == 0.8
