@@ -41,8 +41,8 @@ def test_a_fused_kernel_goes_to_the_common_module_of_what_it_computes() -> None:
     assert placed["fused"] == Placement("layer.0", ("c", "mm0", "add0", "gelu0"), "fused")
     assert placed["mask"] == Placement("", ("mask",), "node")
     assert placed["mm1"] == Placement("layer.1.dense", ("mm1",), "node")
-    # Its neighbours are layer.0 (fused) and layer.1.dense (mm1): their common ancestor.
-    assert placed["reorder"] == Placement("layer", (), "neighbours")
+    # It feeds layer.1.dense (mm1): its work serves that, not the fused kernel before it.
+    assert placed["reorder"] == Placement("layer.1.dense", (), "neighbours")
 
 
 def test_a_subgraph_shared_with_other_kernels_is_no_single_kernels() -> None:

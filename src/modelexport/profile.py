@@ -106,23 +106,26 @@ def _members(node: Node, exported: Sequence[Node], producer: dict[str, int],
 
 
 def _place_by_neighbours(optimized: Sequence[Node], placed: dict[str, Placement]) -> None:
-    """Nodes ORT made up (layout reorders, casts) take the common module of the nodes that
-    feed them and that they feed; a chain of such nodes settles in a few passes."""
+    """Nodes ORT made up (the Gemm and reshapes of a MatMul+Add fusion, layout reorders)
+    go where the nodes they feed are: their work serves those (the Gemm that computes
+    ``key`` is fed by the hidden states of the layer before). Only where nothing they feed
+    is placed, the nodes that feed them decide. A chain of such nodes settles in a few
+    passes."""
     producers = {t: node.name for node in optimized for t in node.outputs if t}
     users: dict[str, list[str]] = defaultdict(list)
     for node in optimized:
         for tensor in node.inputs:
             users[tensor].append(node.name)
-    for _ in range(4):
-        for node in optimized:
-            if placed[node.name].module is not None:
-                continue
-            near = [producers[t] for t in node.inputs if t in producers]
-            near += [user for t in node.outputs for user in users[t]]
-            tags = [placed[name].module for name in near]
-            known = [tag for tag in tags if tag is not None]
-            if known:
-                placed[node.name] = Placement(common_module(known), (), "neighbours")
+    for downstream in (True, False):
+        for _ in range(4):
+            for node in optimized:
+                if placed[node.name].module is not None:
+                    continue
+                near = ([user for t in node.outputs for user in users[t]] if downstream
+                        else [producers[t] for t in node.inputs if t in producers])
+                known = [tag for tag in (placed[name].module for name in near) if tag is not None]
+                if known:
+                    placed[node.name] = Placement(common_module(known), (), "neighbours")
 
 
 @dataclass(frozen=True)
