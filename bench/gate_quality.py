@@ -2,6 +2,7 @@
 
     python bench/gate_quality.py                      # examples/manifest.yaml, 10 + 10 runs
     python bench/gate_quality.py --runs 10 --core 0 --json bench/gate-quality.json
+    python bench/gate_quality.py --inference          # the inference-latency verdict instead
 
 1. A baseline is made by the same code: `check --update-baseline`, pinned to one core.
 2. `check` runs --runs times against it, same core, nothing else running: every run with a
@@ -9,6 +10,12 @@
 3. A CPU-bound process is pinned to the same core (taskset) and `check` runs --runs times
    again: the machine is slower by far more than 20 %; every run with a `regressed` verdict
    is a detection (goal: 10 of 10, at least 9).
+
+With --inference the manifest's models are profiled in onnxruntime (20 runs, one thread)
+and only the inference verdict counts (export time is not gated: a floor of an hour, one
+repeat). A fourth step makes a real change: bert-tiny's feed-forward 4x wider
+(intermediate_size 512 -> 2048), checked --runs // 3 times against the same baseline: a
+detection names the model and the module that moved most.
 
 A benchmark, not a test: it reports, it asserts nothing.
 """
@@ -38,12 +45,40 @@ def check(manifest: Path, baseline: Path, workdir: Path, core: int, *extra: str)
     return json.loads(report.read_text())["models"]
 
 
-def rounds(label: str, count: int, run: Callable[[], list[dict]]) -> list[Counter]:
+def inference_manifest(manifest: Path, workdir: Path, wider: bool = False) -> Path:
+    """The manifest with inference profiled and export time not gated; ``wider``: bert-tiny's
+    feed-forward 4x wider."""
+    text = manifest.read_text().replace(
+        "  repeats: 5\n", "  repeats: 1\n  inference: {runs: 20, warmup: 3, threads: 1}\n"
+    ).replace("floor: 0.05}", "floor: 3600}")
+    if wider:
+        text = text.replace("intermediate_size: 512}", "intermediate_size: 2048}")
+    path = workdir / ("wider.yaml" if wider else "inference.yaml")
+    path.write_text(text)
+    return path
+
+
+def regressed(verdict: dict, inference: bool) -> bool:
+    return verdict["verdict"] == "regressed" and (
+        not inference or any(r.startswith("inference") for r in verdict["reasons"]))
+
+
+def rounds(label: str, count: int, run: Callable[[], list[dict]], inference: bool = False
+           ) -> list[Counter]:
     tallies = []
     for i in range(count):
         verdicts = run()
-        tally = Counter(v["verdict"] for v in verdicts)
-        ratios = ", ".join(f"{v['name']} {v['ratio']:.2f}" for v in verdicts if v["ratio"])
+        tally = Counter("regressed" if regressed(v, inference) else
+                        "unchanged" if v["verdict"] == "regressed" else v["verdict"]
+                        for v in verdicts)
+        key = "inference" if inference else None
+        ratios = ", ".join(
+            f"{v['name']} {(v[key]['ratio'] if key else v['ratio']):.2f}" for v in verdicts
+            if (v.get(key) if key else v["ratio"]))
+        moved = [f"{v['name']}: {v['inference']['moved'][0]['module']}" for v in verdicts
+                 if inference and regressed(v, True) and v["inference"]["moved"]]
+        if moved:
+            ratios += f"; moved most: {', '.join(moved)}"
         print(f"{label} {i + 1}/{count}: {dict(tally)}  ({ratios})", flush=True)
         tallies.append(tally)
     return tallies
@@ -55,29 +90,43 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--core", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--inference", action="store_true",
+                        help="gate inference latency (onnxruntime) instead of export time")
     args = parser.parse_args()
+    changed: list[Counter] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         baseline = workdir / "baseline.json"
-        check(args.manifest, baseline, workdir, args.core, "--update-baseline")
+        manifest = (inference_manifest(args.manifest, workdir) if args.inference
+                    else args.manifest)
+        check(manifest, baseline, workdir, args.core, "--update-baseline")
         quiet = rounds("unchanged", args.runs,
-                       lambda: check(args.manifest, baseline, workdir, args.core))
+                       lambda: check(manifest, baseline, workdir, args.core), args.inference)
         hog = subprocess.Popen(["taskset", "-c", str(args.core), sys.executable, "-c",
                                 "while True: pass"])
         try:
             slowed = rounds("slowed", args.runs,
-                            lambda: check(args.manifest, baseline, workdir, args.core))
+                            lambda: check(manifest, baseline, workdir, args.core),
+                            args.inference)
         finally:
             hog.kill()
             hog.wait()
+        if args.inference:
+            wider = inference_manifest(args.manifest, workdir, wider=True)
+            changed = rounds("changed", max(args.runs // 3, 1),
+                             lambda: check(wider, baseline, workdir, args.core), True)
     false_alarms = sum(1 for t in quiet if t["regressed"])
     detections = sum(1 for t in slowed if t["regressed"])
     print(f"false alarms: {false_alarms} of {args.runs} unchanged runs")
     print(f"detections: {detections} of {args.runs} slowed runs")
+    if changed:
+        print(f"real change detected: {sum(1 for t in changed if t['regressed'])} of "
+              f"{len(changed)} runs")
     if args.json:
         args.json.write_text(json.dumps({
             "runs": args.runs, "false_alarms": false_alarms, "detections": detections,
             "unchanged": [dict(t) for t in quiet], "slowed": [dict(t) for t in slowed],
+            "changed": [dict(t) for t in changed],
         }, indent=1) + "\n")
 
 

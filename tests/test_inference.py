@@ -3,11 +3,22 @@ Explorer ONNX adapter: attribution through ORT's optimized graph, sums, overlay,
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 import onnx_ir
 import pytest
 from model_explorer_onnx.main import ONNXAdapter, get_node_namespace
 
 from modelexport import inference, profile
+from modelexport.gate import results
+from modelexport.gate.records import Measured
+from modelexport.htp.export import export
+from modelexport.htp.options import ExportOptions
+from modelexport.inputs import InputSpec
+from modelexport.sources import Source
+
+from harness import run_cli
 
 PROFILED = ["bert", "gpt2", "vit", "resnet", "t5", "minilm"]
 SETTINGS = profile.Settings(runs=6, warmup=1, threads=1, optimization="all")
@@ -47,3 +58,49 @@ def test_model_explorer_opens_every_node_under_its_module_and_takes_the_overlay(
     assert keys and set(keys) <= {node.id for node in converted.nodes}
     assert sum(v["value"] for v in keys.values()) == pytest.approx(
         sum(n.ms for n in found.nodes if n.members), rel=1e-3)
+
+
+def bert(intermediate_size: int) -> Source:
+    return Source(kind="config", model_type="bert",
+                  config={"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                          "intermediate_size": intermediate_size})
+
+
+@pytest.mark.export
+def test_a_wider_feed_forward_is_named_where_inference_moved(tmp_path: Path) -> None:
+    profiles = []
+    for width in (512, 2048):
+        path = tmp_path / f"bert-{width}.onnx"
+        export(bert(width), path, ExportOptions(exporter="torchscript"))
+        # 128 tokens: the feed-forward's MatMuls then take milliseconds, far above the noise
+        # of the modules that did not change.
+        longer = [InputSpec(name, (2, 128), "int64") for name in
+                  ("input_ids", "attention_mask", "token_type_ids")]
+        found, _ = inference.run(path, profile.Settings(10, 2, 1, "all"), longer)
+        profiles.append(profile.Latency.of(found))
+    leading = profile.module_deltas(*profiles, limit=2)
+    assert {row.where for row in leading} <= {"encoder.layer.{0,1}.intermediate.dense",
+                                              "encoder.layer.{0,1}.output.dense",
+                                              "encoder.layer.{0,1}.intermediate"}
+    assert all(row.delta_ms > 0 and row.count == 2 for row in leading)
+
+
+@pytest.mark.export
+def test_the_gate_profiles_where_the_manifest_asks_and_keeps_it(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 1, thresholds: {floor: 3600}}  # no verdict from timing
+        models:
+          - name: bert
+            source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                              num_attention_heads: 2, intermediate_size: 64}}
+            inference: {runs: 4, warmup: 1, floor_ms: 3600000}
+        """))
+    first = run_cli("check", "models.yaml", "--baseline", "b.json", "--update-baseline",
+                    cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = run_cli("check", "models.yaml", "--baseline", "b.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    record = results.load(tmp_path / "modelexport-out" / "results.json").models["bert"]
+    assert isinstance(record, Measured) and record.inference is not None
+    assert len(record.inference.latency_ms) == 4
+    assert record.inference.modules[""][1] > 0  # the root's inclusive time

@@ -111,21 +111,30 @@ def _changed(before: ModuleStructure, after: ModuleStructure) -> str:
 
 def fold(changes: Iterable[tuple[str, str]]) -> list[Row]:
     """Rows of changes, those that differ only in numeric path segments folded."""
-    groups: dict[tuple[str, str], list[list[str]]] = {}
+    groups: dict[tuple[str, str], list[str]] = {}
     for path, what in changes:
-        parts = path.split(".") if path else [""]
-        pattern = ".".join("#" if _INDEX.match(p) else p for p in parts)
-        groups.setdefault((pattern, what), []).append(parts)
+        groups.setdefault((pattern(path), what), []).append(path)
     rows = []
     for (_, what), members in groups.items():
-        members.sort(key=_natural)
+        members.sort(key=lambda m: _natural(m.split(".")))
+        first = _natural(members[0].split("."))
         if len(members) == 1:
-            rows.append((_natural(members[0]), Row(".".join(members[0]) or "(root)", what)))
-            continue
-        where = ".".join(_indices({m[i] for m in members}) if _INDEX.match(part) else part
-                         for i, part in enumerate(members[0]))
-        rows.append((_natural(members[0]), Row(where, f"{what} (each)", len(members))))
+            rows.append((first, Row(members[0] or "(root)", what)))
+        else:
+            rows.append((first, Row(folded_name(members), f"{what} (each)", len(members))))
     return [row for _, row in sorted(rows, key=lambda item: (item[0], item[1].what))]
+
+
+def pattern(path: str) -> str:
+    """The module path with its numeric segments (layer indices) as '#'."""
+    return ".".join("#" if _INDEX.match(p) else p for p in path.split("."))
+
+
+def folded_name(paths: list[str]) -> str:
+    """One name for paths that differ only in numeric segments: encoder.layer.{0..11}.output."""
+    split = [path.split(".") for path in paths]
+    return ".".join(_indices({parts[i] for parts in split}) if _INDEX.match(part) else part
+                    for i, part in enumerate(split[0])) or "(root)"
 
 
 def _natural(parts: list[str]) -> tuple[tuple[int, int, str], ...]:

@@ -44,13 +44,17 @@ def tagged(path: Path) -> Tagged:
     if beside.is_file():
         record = sidecar.read(beside)
         specs = record.inputs
-        if not any(modules.values()):  # exported with --clean: the sidecar alone has them
+        if not _tagged(modules):  # exported with --clean: the sidecar alone has them
             modules = {entry.name: entry.module for entry in record.nodes}
         classes = {module.path: module.cls for module in record.modules}
-    if not any(modules.values()):
+    if not _tagged(modules):
         raise UsageError(f"{path}: no module tags (no modelexport metadata in the file, no "
                          f"{beside.name} beside it): export it with `modelexport export`")
     return Tagged(path, graph, modules, classes, specs)
+
+
+def _tagged(modules: dict[str, str | None]) -> bool:
+    return any(module is not None for module in modules.values())  # '' is the root: a tag
 
 
 def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str, Any]:

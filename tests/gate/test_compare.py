@@ -8,9 +8,15 @@ import pytest
 
 from modelexport.gate import compare
 from modelexport.gate.compare import Policy
-from modelexport.gate.manifest import AllowRegression, StructurePolicy, Thresholds
+from modelexport.gate.manifest import (
+    AllowRegression,
+    InferencePolicy,
+    StructurePolicy,
+    Thresholds,
+)
 from modelexport.gate.records import Failed
 from modelexport.onnxfile import TensorSig
+from modelexport.profile import ModuleDelta
 from modelexport.sidecar import Parity, Validation
 
 from harness import HIDDEN, SDPA, results_of, toy_structure
@@ -149,3 +155,58 @@ def test_a_baseline_without_structure_leaves_it_unknown_not_failed() -> None:
     assert (v.verdict, v.structure, v.compared) == ("unchanged", None, True)
     v = verdict(record(STEADY), record(STEADY), comparable=False)
     assert (v.verdict, v.compared) == ("not-comparable", False)
+
+
+def latency(samples: list[float], **modules: tuple[float, float]) -> dict:
+    """A model's inference profile as results store it: run latencies (ms), module times."""
+    return {"settings": {"runs": len(samples), "warmup": 3, "threads": 1, "optimization": "all"},
+            "latency_ms": samples, "attributed": 0.99,
+            "modules": {path.replace("__", "."): list(times) for path, times in modules.items()}}
+
+
+BASE_MS = [10.0, 10.1, 9.9, 10.2, 10.0, 9.8, 10.1, 10.0]
+LAYERS = {"": (0.2, 10.0), "encoder__layer__0__intermediate": (2.0, 2.0),
+          "encoder__layer__1__intermediate": (2.0, 2.0), "encoder__layer__0__attention": (3.0, 3.0),
+          "encoder__layer__1__attention": (2.8, 2.8)}
+INFERENCE = Policy(inference=InferencePolicy())
+
+
+def test_slower_inference_regresses_and_names_the_modules_that_moved() -> None:
+    slower = {**LAYERS, "encoder__layer__0__intermediate": (3.5, 3.5),
+              "encoder__layer__1__intermediate": (3.4, 3.4)}
+    v = verdict(record(STEADY, inference=latency([x * 1.3 for x in BASE_MS], **slower)),
+                record(STEADY, inference=latency(BASE_MS, **LAYERS)), INFERENCE)
+    assert v.verdict == "regressed"
+    assert v.reasons == ("inference +30.0 % (10.000 ms -> 13.000 ms)",)
+    # Both layers' intermediate modules fold into one row, and it leads.
+    assert v.moved[0] == ModuleDelta("encoder.layer.{0,1}.intermediate", 4.0, 6.9, 2)
+    assert v.inference is not None and v.inference.significant
+
+
+def test_inference_within_noise_or_under_the_floor_is_unchanged() -> None:
+    same = verdict(record(STEADY, inference=latency([x * 1.02 for x in BASE_MS], **LAYERS)),
+                   record(STEADY, inference=latency(BASE_MS, **LAYERS)), INFERENCE)
+    assert same.verdict == "unchanged" and same.moved == ()
+    tiny = [0.20, 0.21, 0.19, 0.20, 0.22, 0.20, 0.21, 0.20]
+    half_again = [x * 1.5 for x in tiny]
+    floored = verdict(record(STEADY, inference=latency(half_again)),
+                      record(STEADY, inference=latency(tiny)), INFERENCE)
+    assert floored.verdict == "unchanged"  # +50 %, but 0.1 ms is under the 0.5 ms floor
+    fine = Policy(inference=InferencePolicy(floor_ms=0.05))
+    assert verdict(record(STEADY, inference=latency(half_again)),
+                   record(STEADY, inference=latency(tiny)), fine).verdict == "regressed"
+
+
+def test_inference_is_compared_only_alike_and_where_the_manifest_asks() -> None:
+    slower = latency([x * 1.5 for x in BASE_MS])
+    base = record(STEADY, inference=latency(BASE_MS))
+    assert verdict(record(STEADY, inference=slower), base).verdict == "unchanged"  # not asked
+    other = {**slower, "settings": {**slower["settings"], "threads": 4}}
+    v = verdict(record(STEADY, inference=other), base, INFERENCE)
+    assert v.verdict == "unchanged" and v.inference is None  # other settings
+    v = verdict(record(STEADY, inference=slower), base, INFERENCE, comparable=False)
+    assert v.verdict == "not-comparable" and v.inference is None
+    faster = {**LAYERS, "encoder__layer__0__attention": (1.0, 1.0)}
+    v = verdict(record(STEADY, inference=latency([x / 1.5 for x in BASE_MS], **faster)), base,
+                INFERENCE)
+    assert v.verdict == "improved" and v.moved

@@ -131,6 +131,20 @@ def test_structure_policy_merges_defaults_and_refuses_other_words(tmp_path: Path
     assert len(found) == 1 and "models[1].structure.signature: 'ignore' is not one of" in found[0]
 
 
+def test_inference_merges_defaults_and_a_model_opts_out(tmp_path: Path) -> None:
+    text = GOOD.replace("defaults:", "defaults:\n  inference: {runs: 50, floor_ms: 0.2}", 1)
+    text = text.replace("    exporter: dynamo", "    exporter: dynamo\n    inference: {threads: 4}")
+    text = text.replace("    repeats: 7", "    repeats: 7\n    inference: false")
+    tiny, minilm, bert = manifest.load(write(tmp_path, text)).models
+    assert tiny.inference == manifest.InferencePolicy(runs=50, floor_ms=0.2)
+    assert minilm.inference == manifest.InferencePolicy(runs=50, floor_ms=0.2, threads=4)
+    assert bert.inference is None
+    assert manifest.load(write(tmp_path, GOOD)).models[0].inference is None  # not asked
+    found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n"
+                                            "    inference: {threads: 0, optimize: all}"))
+    assert any("models[1].inference" in line for line in found)
+
+
 def test_dynamic_axes_by_model_or_fixed_shapes(tmp_path: Path) -> None:
     text = GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n    dynamic: {input_ids: "
                         "{0: batch, 1: tokens}}").replace("defaults:", "defaults:\n  dynamic: "

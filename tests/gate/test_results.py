@@ -57,5 +57,17 @@ def test_a_version_1_baseline_still_reads_its_structure_unknown(tmp_path: Path) 
     record = loaded.models["bert"]
     assert isinstance(record, Measured) and record.structure is None
     results.write(path, current)  # written back as the current version
-    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 2
+    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 3
     assert results.load(path) == current
+
+
+def test_an_inference_profile_is_kept_in_the_results(tmp_path: Path) -> None:
+    profiled = measured([1.0, 1.1], inference={
+        "settings": {"runs": 2, "warmup": 1, "threads": 1, "optimization": "all"},
+        "latency_ms": [4.0, 4.2], "attributed": 0.99,
+        "modules": {"": [0.1, 4.0], "encoder": [3.9, 3.9]}})
+    path = tmp_path / "results.json"
+    results.write(path, results_of({"bert": profiled, "plain": measured([1.0])}))
+    loaded = results.load(path).models
+    assert loaded["bert"] == profiled and loaded["plain"].inference is None
+    assert profiled.inference is not None and profiled.inference.median_ms == 4.1

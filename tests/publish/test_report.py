@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from modelexport import diff
 from modelexport.gate.compare import Outcome, Verdict
+from modelexport.gate.stats import TimeComparison
+from modelexport.profile import ModuleDelta
 from modelexport.publish import report
 
 from harness import LINEAR, SDPA, measured, results_of, toy_structure
@@ -58,3 +62,26 @@ def test_graph_changes_of_100_models_stay_within_the_comment_limit() -> None:
     verdicts = [Verdict(name, Outcome.REGRESSED, ("graph: changed",), structure=found)
                 for name in results.models]
     assert len(report.markdown(verdicts, results, None, [], "hint").encode()) <= report.LIMIT
+
+
+def test_where_inference_moved_shows_for_the_models_whose_latency_moved() -> None:
+    moved = (ModuleDelta("encoder.layer.{0..11}.intermediate.dense", 24.0, 96.0, 12),
+             ModuleDelta("encoder.layer.{0..11}.output.`dense|x`", 24.0, 90.0, 12))
+    slower = Verdict("bert", Outcome.REGRESSED, ("inference +180.0 % (50.0 ms -> 140.0 ms)",),
+                     inference=TimeComparison(2.8, 90.0, 0.0001, True), moved=moved, timed=True)
+    steady = Verdict("vit", Outcome.UNCHANGED, inference=TimeComparison(1.0, 0.0, 0.5, False),
+                     timed=True)
+    text = report.terminal([slower, steady], [])
+    assert ("bert: inference +180.0 %; where it moved (own ms of a typical run):\n"
+            "  encoder.layer.{0..11}.intermediate.dense  24.000 -> 96.000 (+72.000)") in text
+    assert "vit: inference" not in text
+    results = results_of({"bert": measured(STEADY), "vit": measured(STEADY)})
+    markdown = report.markdown([slower, steady], results, None, [], "hint")
+    assert "<details><summary>Inference: where it moved: bert</summary>" in markdown
+    # A module name from the model cannot break the table or the code span.
+    assert "| `encoder.layer.{0..11}.output.'dense\\|x'` | 24.000 | 90.000 | +66.000 |" in markdown
+    data = json.loads(report.as_json([slower, steady], []))["models"]
+    assert data[0]["inference"]["moved"][0] == {
+        "module": "encoder.layer.{0..11}.intermediate.dense", "baseline_ms": 24.0,
+        "current_ms": 96.0, "modules": 12}
+    assert data[1]["inference"] == {"ratio": 1.0, "p_value": 0.5, "moved": []}

@@ -4,8 +4,9 @@ A time regression needs all three: the median slower by more than the threshold,
 slowdown significant (Mann-Whitney, or non-overlapping ranges with too few samples), and
 larger than an absolute floor. Other gates: a failed export, an invalid sidecar, a failed
 checker or parity check, more unattributed nodes, a node count or file size grown beyond
-its threshold, and a changed graph where the policy says so (by default a changed input or
-output signature). Timings compare only within one environment; the structure is
+its threshold, a changed graph where the policy says so (by default a changed input or
+output signature), and, where the manifest profiles inference, a latency regression decided
+like an export-time one. Timings compare only within one environment; the structure is
 deterministic, so its gates hold across machines too.
 """
 
@@ -14,13 +15,20 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from modelexport import diff
 from modelexport.diff import StructureDiff
 from modelexport.gate import stats
-from modelexport.gate.manifest import AllowRegression, StructurePolicy, Thresholds
+from modelexport.gate.manifest import (
+    AllowRegression,
+    InferencePolicy,
+    StructurePolicy,
+    Thresholds,
+)
 from modelexport.gate.records import Failed, Measured, ModelResult
 from modelexport.gate.results import Results
+from modelexport.profile import ModuleDelta, module_deltas
 
 
 class Outcome(str, Enum):
@@ -50,6 +58,7 @@ class Policy:
     thresholds: Thresholds = field(default_factory=Thresholds)
     allow: AllowRegression | None = None
     structure: StructurePolicy = field(default_factory=StructurePolicy)
+    inference: InferencePolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class Verdict:
     accepted: str | None = None  # the reason given in the manifest
     structure: StructureDiff | None = None  # None: not compared (a side lacks a summary)
     timed: bool = False  # the timings were compared (same environment)
+    inference: stats.TimeComparison | None = None  # latency, ms; None: not compared
+    moved: tuple[ModuleDelta, ...] = ()  # where inference time moved, when it did
 
     @property
     def compared(self) -> bool:
@@ -101,8 +112,14 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
                           f"({before.median_s:.3f} s -> {current.median_s:.3f} s)")
     faster = (time.ratio < 1 / (1 + limits.time) and -time.delta > limits.floor
               and stats.compare_times(before.total, current.total, limits.alpha).significant)
+    latency = _inference(current, before, policy.inference, limits.alpha)
+    if comparable and latency.regression:
+        reasons.insert(0, latency.regression)
+    faster = faster or latency.faster
     common = {"baseline_s": before.median_s, "current_s": current.median_s, "time": time,
-              "structure": found, "timed": comparable}
+              "structure": found, "timed": comparable,
+              "inference": latency.comparison if comparable else None,
+              "moved": latency.moved if comparable else ()}
     if reasons:
         allow = policy.allow
         if allow is not None and allow.until >= today:
@@ -113,6 +130,32 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
         return Verdict(name, Outcome.NOT_COMPARABLE, ("environment differs from the baseline's",),
                        **common)
     return Verdict(name, Outcome.IMPROVED if faster else Outcome.UNCHANGED, (), **common)
+
+
+class _Latency(NamedTuple):
+    comparison: stats.TimeComparison | None = None
+    moved: tuple[ModuleDelta, ...] = ()  # the modules that moved most, when it moved
+    regression: str | None = None  # the reason, when slower
+    faster: bool = False
+
+
+def _inference(current: Measured, before: Measured, policy: InferencePolicy | None,
+               alpha: float) -> _Latency:
+    """Latency against the baseline's. Profiles taken with other settings (runs, threads,
+    optimization) are not compared."""
+    now, was = current.inference, before.inference
+    if policy is None or now is None or was is None or now.settings != was.settings:
+        return _Latency()
+    latency = stats.compare_times(now.latency_ms, was.latency_ms, alpha)
+    if (latency.ratio > 1 + policy.threshold and latency.significant
+            and latency.delta > policy.floor_ms):
+        return _Latency(latency, tuple(module_deltas(was, now)),
+                        f"inference +{100 * (latency.ratio - 1):.1f} % "
+                        f"({was.median_ms:.3f} ms -> {now.median_ms:.3f} ms)")
+    if (latency.ratio < 1 / (1 + policy.threshold) and -latency.delta > policy.floor_ms
+            and stats.compare_times(was.latency_ms, now.latency_ms, alpha).significant):
+        return _Latency(latency, tuple(module_deltas(was, now)), faster=True)
+    return _Latency(latency)
 
 
 def _structure_reasons(found: StructureDiff | None, policy: StructurePolicy) -> list[str]:

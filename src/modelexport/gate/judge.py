@@ -58,5 +58,5 @@ def judge(current: Results, baseline_path: Path | None,
 def policies(manifest: Manifest | None) -> dict[str, compare.Policy]:
     if manifest is None:
         return {}
-    return {m.name: compare.Policy(m.thresholds, m.allow_regression, m.structure)
+    return {m.name: compare.Policy(m.thresholds, m.allow_regression, m.structure, m.inference)
             for m in manifest.models}

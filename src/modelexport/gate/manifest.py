@@ -23,6 +23,7 @@ from modelexport import schemas
 from modelexport.errors import UsageError
 from modelexport.htp.options import Exporter
 from modelexport.inputs import Axes, InputSpec
+from modelexport.profile import Settings
 from modelexport.sources import Source
 
 VALUES_LIMIT = 100_000  # values a manifest may stand for once its YAML aliases are expanded
@@ -37,6 +38,23 @@ class Thresholds:
     floor: float = 0.05  # seconds a time regression must exceed
     size: float = 0.05  # allowed growth of the ONNX file
     nodes: float = 0.05  # allowed growth of the node count
+
+
+@dataclass(frozen=True)
+class InferencePolicy:
+    """Profile the export in onnxruntime; a latency regression needs the same three things
+    as an export-time one (slower than the threshold, significant, above the floor)."""
+
+    runs: int = 20
+    warmup: int = 3
+    threads: int = 1  # steadier on a shared runner than ORT's default of every core
+    optimization: str = "all"
+    threshold: float = 0.10
+    floor_ms: float = 0.5  # sub-millisecond models need a floor in milliseconds
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(self.runs, self.warmup, self.threads, self.optimization)
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,7 @@ class ModelSpec:
     structure: StructurePolicy = field(default_factory=StructurePolicy)
     tags: tuple[str, ...] = ()
     allow_regression: AllowRegression | None = None
+    inference: InferencePolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +311,7 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located, 
             return None
     thresholds = Thresholds(**{**defaults.get("thresholds", {}), **entry.get("thresholds", {})})
     structure = StructurePolicy(**{**defaults.get("structure", {}), **entry.get("structure", {})})
+    inference = _inference(defaults.get("inference"), entry.get("inference"))
     options = _present(entry, "exporter", "opset", "repeats", "timeout")
     if "timeout" in options:
         options["timeout"] = float(options["timeout"])
@@ -300,10 +320,18 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located, 
                               for name, axes in (entry["dynamic"] or {}).items()}
     return ModelSpec(
         name=entry["name"], source=source, line=here.line(), thresholds=thresholds,
-        structure=structure,
+        structure=structure, inference=inference,
         inputs=tuple(InputSpec.from_json(i) for i in entry.get("inputs", ())),
         tags=tuple(entry.get("tags", ())), allow_regression=allow, **options,
     )
+
+
+def _inference(default: dict[str, Any] | bool | None, own: dict[str, Any] | bool | None
+               ) -> InferencePolicy | None:
+    """The model's own ``inference`` over the defaults'; ``false`` opts out."""
+    if own is False or (own is None and not default):
+        return None
+    return InferencePolicy(**{**(default or {}), **(own or {})})
 
 
 def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[tuple[int, str]],

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from modelexport.htp.options import TOTAL, Exporter
 from modelexport.inputs import Axes, InputSpec
+from modelexport.profile import Latency, Settings
 from modelexport.sidecar import Fallback, TagStatistics, Validation
 from modelexport.sources import Source
 from modelexport.structure import Structure
@@ -26,6 +27,7 @@ class Job:
     repeats: int = 5
     dynamic: Axes | None = None
     where: str = ""  # "models.yaml:12": where the model's entry is, for its errors
+    inference: Settings | None = None  # profile the export in onnxruntime
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
@@ -36,13 +38,15 @@ class Job:
                    None if dynamic is None else {name: {int(axis): dim for axis, dim in
                                                         axes.items()}
                                                  for name, axes in dynamic.items()},
-                   data["where"])
+                   data["where"],
+                   Settings(**data["inference"]) if data.get("inference") else None)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source.to_json(),
                 "inputs": [i.to_json() for i in self.inputs], "exporter": self.exporter,
                 "opset": self.opset, "repeats": self.repeats, "dynamic": self.dynamic,
-                "where": self.where}
+                "where": self.where,
+                "inference": vars(self.inference) if self.inference else None}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Measured:
     schema_valid: bool
     validation: Validation
     structure: Structure | None = None  # None: measured before summaries were recorded
+    inference: Latency | None = None  # None: not profiled
     wall_s: float = 0.0  # the whole worker process, set by the runner
     status: Literal["ok"] = field(default="ok", init=False)
 
@@ -82,7 +87,11 @@ class Measured:
             "statistics": self.statistics.to_json(), "schema_valid": self.schema_valid,
             "validation": self.validation.to_json(), "wall_s": self.wall_s,
         }
-        return {**data, "structure": self.structure.to_json()} if self.structure else data
+        if self.structure:
+            data["structure"] = self.structure.to_json()
+        if self.inference:
+            data["inference"] = self.inference.to_json()
+        return data
 
 
 @dataclass(frozen=True)
@@ -112,5 +121,6 @@ def model_result_from_json(data: dict[str, Any]) -> ModelResult:
         statistics=TagStatistics.from_json(data["statistics"]),
         schema_valid=data["schema_valid"], validation=Validation.from_json(data["validation"]),
         structure=Structure.from_json(data["structure"]) if "structure" in data else None,
+        inference=Latency.from_json(data["inference"]) if "inference" in data else None,
         wall_s=data["wall_s"],
     )

@@ -41,10 +41,12 @@ class PullRequest:
 
 @dataclass(frozen=True)
 class Results:
-    SCHEMA_VERSION: ClassVar[int] = 2
-    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/2.json"
-    # Older versions still read: version 1 lacks the structure summaries.
+    SCHEMA_VERSION: ClassVar[int] = 3
+    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/3.json"
+    # Older versions still read: version 1 lacks the structure summaries, version 2 the
+    # inference profiles.
     READS: ClassVar[tuple[str, ...]] = ("https://modelexport.dev/schemas/results/1.json",
+                                        "https://modelexport.dev/schemas/results/2.json",
                                         SCHEMA_ID)
 
     kind: Kind

@@ -50,7 +50,7 @@ def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
     """What the worker needs of a manifest entry."""
     where = f"{manifest}:{spec.line}" if manifest else ""
     return Job(spec.name, spec.source, spec.inputs, spec.exporter, spec.opset, spec.repeats,
-               spec.dynamic, where)
+               spec.dynamic, where, spec.inference.settings if spec.inference else None)
 
 
 def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None],

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from modelexport import jsonfile, structure
+from modelexport.errors import ModelExportError
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
+from modelexport.profile import Latency, Settings
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -63,6 +65,7 @@ def measure(job: Job, stage: Callable[[str], object], scratch: Path | None = Non
             samples[TOTAL].append(sum(timings[p] for p in GATED_PHASES))
         onnx_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir()
                          if not p.name.endswith(".json"))
+        latency = _profile(output, job.inference, stage) if job.inference else None
     record = warmup.sidecar
     return Measured(
         samples=samples, load_s=load_s, download_s=loaded.download_s,
@@ -70,8 +73,20 @@ def measure(job: Job, stage: Callable[[str], object], scratch: Path | None = Non
         exporter=record.export.exporter, opset=record.export.opset,
         fallback=record.export.fallback, statistics=record.statistics,
         schema_valid=not record.schema_errors(), validation=record.validation,
-        structure=summary,
+        structure=summary, inference=latency,
     )
+
+
+def _profile(output: Path, settings: Settings, stage: Callable[[str], object]) -> Latency:
+    """The export in onnxruntime, as ``modelexport profile`` runs it."""
+    from modelexport import inference
+
+    stage(f"inference {settings.runs} runs")
+    try:
+        found, _ = inference.run(output, settings)
+    except ModelExportError as exc:
+        raise ModelExportError(f"inference profile: {exc}") from exc
+    return Latency.of(found)
 
 
 def peak_rss_bytes() -> int:

@@ -73,6 +73,16 @@ def changed_graphs(verdicts: list[Verdict]) -> list[Verdict]:
     return [v for v in verdicts if v.structure is not None and not v.structure.identical]
 
 
+def moved_inference(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts whose model's inference time moved, with the modules that moved most."""
+    return [v for v in verdicts if v.moved and v.inference is not None]
+
+
+def _latency(verdict: Verdict) -> str:
+    assert verdict.inference is not None
+    return f"inference {100 * (verdict.inference.ratio - 1):+.1f} %"
+
+
 def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
     rows = [("model", "verdict", "baseline", "current", "delta", "p", "why")]
     rows += [(printable(v.name), v.verdict.value, _seconds(v.baseline_s),
@@ -85,6 +95,11 @@ def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
         found = diff.as_text(verdict.structure, GRAPH_ROWS)
         lines += ["", f"{printable(verdict.name)}: graph changed",
                   *(f"  {printable(line)}" for line in found.splitlines())]
+    for verdict in moved_inference(verdicts):
+        lines += ["", f"{printable(verdict.name)}: {_latency(verdict)}; where it moved "
+                      "(own ms of a typical run):"]
+        lines += [f"  {printable(row.where)}  {row.before_ms:.3f} -> {row.after_ms:.3f} "
+                  f"({row.delta_ms:+.3f})" for row in verdict.moved]
     shown = [printable(note) for note in notes]
     return "\n".join([*lines, "", *shown, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
 
@@ -114,7 +129,7 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
             f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {_escape(_why(v))} |"
             for v in verdicts]
     tail = [
-        "", *_graph_changes(verdicts, drift),
+        "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts),
         _details("Per-phase medians (seconds)", _phases(results)),
         _details("Tag statistics", _tags(results)),
         _details("Environment", _environment(results, baseline)),
@@ -153,8 +168,22 @@ def _graph_changes(verdicts: list[Verdict], drift: list[str] | None) -> list[str
     return [_details(f"Graph changes: {_escape(names)}", "\n".join(body))]
 
 
+def _inference_moves(verdicts: list[Verdict]) -> list[str]:
+    moved = moved_inference(verdicts)
+    if not moved:
+        return []
+    body = []
+    for verdict in moved:
+        rows = "".join(f"| `{_escape(row.where)}` | {row.before_ms:.3f} | {row.after_ms:.3f} | "
+                       f"{row.delta_ms:+.3f} |\n" for row in verdict.moved)
+        body.append(f"**`{verdict.name}`**: {_latency(verdict)}\n\n| module (own time) | "
+                    f"baseline ms | current ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
+    names = ", ".join(v.name for v in moved)
+    return [_details(f"Inference: where it moved: {_escape(names)}", "\n".join(body))]
+
+
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
 
 
 def _details(summary_text: str, body: str) -> str:
@@ -231,7 +260,11 @@ def as_json(verdicts: list[Verdict], notes: list[str]) -> str:
              "ratio": v.time.ratio if v.time else None,
              "p_value": v.time.p_value if v.time else None, "accepted": v.accepted,
              "compared": v.compared,
-             "structure": v.structure.to_json() if v.structure else None}
+             "structure": v.structure.to_json() if v.structure else None,
+             "inference": {"ratio": v.inference.ratio, "p_value": v.inference.p_value,
+                           "moved": [{"module": row.where, "baseline_ms": row.before_ms,
+                                      "current_ms": row.after_ms, "modules": row.count}
+                                     for row in v.moved]} if v.inference else None}
             for v in verdicts
         ],
     }, indent=1) + "\n"
