@@ -127,3 +127,28 @@ def test_the_overlay_puts_a_kernels_time_on_its_heavy_nodes() -> None:
     graph = GraphNodeData(**{**overlay["main_graph"], "results": {
         key: NodeDataResult(**value) for key, value in results.items()}})
     assert graph.results["mm0"].value == 0.8
+
+
+def test_kernels_ort_renamed_are_found_by_the_names_it_gives_them() -> None:
+    exported = [
+        node("/conv/Conv", "Conv", ("x", "w"), ("/conv/Conv_output_0",)),
+        node("/act/Relu", "Relu", ("/conv/Conv_output_0",), ("/act/Relu_output_0",)),
+        node("/fc/MatMul", "MatMul", ("/act/Relu_output_0", "v"), ("/fc/MatMul_output_0",)),
+        node("/fc/Add", "Add", ("/fc/MatMul_output_0", "b"), ("y",)),
+    ]
+    modules = {"/conv/Conv": "stem.conv", "/act/Relu": "stem.act", "/fc/MatMul": "head.fc",
+               "/fc/Add": "head.fc"}
+    optimized = [
+        # NCHWc: a Conv with the Relu fused, named after the Relu's output, outputs all new.
+        node("/act/Relu_output_0_nchwc", "Conv", ("x", "w_nchwc"), ("reorder_token_0",)),
+        node("reorder_out", "ReorderOutput", ("reorder_token_0",), ("flat",)),
+        # MatMul+Add as a Gemm between two reshapes, named after the MatMul.
+        node("/fc/MatMul/MatMulAddFusion/", "Gemm", ("flat", "v", "b"), ("gemm_out",)),
+        node("/fc/Add_reshape", "Reshape", ("gemm_out",), ("y",)),
+    ]
+    placed = profile.attribute(exported, modules, optimized)
+    assert placed["/act/Relu_output_0_nchwc"] == Placement("stem", ("/conv/Conv", "/act/Relu"),
+                                                           "fused")
+    assert placed["/fc/MatMul/MatMulAddFusion/"] == Placement("head.fc", ("/fc/MatMul",), "node")
+    assert placed["/fc/Add_reshape"].module == "head.fc"
+    assert placed["reorder_out"] == Placement("head.fc", (), "neighbours")

@@ -69,10 +69,13 @@ def attribute(exported: Sequence[Node], modules: dict[str, str | None],
         for tensor in node.inputs:
             consumers[tensor].append(i)
     alive = {t for node in optimized for t in (*node.inputs, *node.outputs) if t}
+    by_name = {node.name: i for i, node in enumerate(exported)}
     claimed: set[int] = set()
     placed: dict[str, Placement] = {}
     for node in optimized:
-        members = _members(node, exported, producer, consumers, alive, claimed)
+        seeds = {producer[t] for t in node.outputs if t in producer} or _named_after(
+            node.name, producer, by_name)
+        members = _members(seeds - claimed, exported, producer, consumers, alive, claimed)
         claimed |= members
         names = tuple(exported[i].name for i in sorted(members))
         # A folded Constant computes nothing: whichever module made it says nothing of
@@ -86,12 +89,23 @@ def attribute(exported: Sequence[Node], modules: dict[str, str | None],
     return placed
 
 
-def _members(node: Node, exported: Sequence[Node], producer: dict[str, int],
+def _named_after(name: str, producer: dict[str, int], by_name: dict[str, int]) -> set[int]:
+    """For a kernel whose outputs are all new tensors: the exported node ORT named it after.
+    Measured (onnxruntime 1.32): its NCHWc layout pass names a convolution after the
+    original output tensor plus ``_nchwc`` (ResNet-50: 53 of 55 kernels), and its MatMul+Add
+    fusion names the Gemm after the MatMul plus ``/MatMulAddFusion/``."""
+    if name.endswith("_nchwc") and name.removesuffix("_nchwc") in producer:
+        return {producer[name.removesuffix("_nchwc")]}
+    stem = name.rstrip("/").rpartition("/")[0]
+    return {by_name[stem]} if stem in by_name else set()
+
+
+def _members(seeds: set[int], exported: Sequence[Node], producer: dict[str, int],
              consumers: dict[str, list[int]], alive: set[str], claimed: set[int]) -> set[int]:
-    """The exported nodes ``node`` stands for: the producers of its outputs, and, walking
-    back, every producer whose results vanished from the optimized graph and were used by
-    these members alone (a subgraph shared with other nodes is no one's to claim)."""
-    members = {producer[t] for t in node.outputs if t in producer} - claimed
+    """The exported nodes a kernel stands for: ``seeds`` (the producers of its outputs), and,
+    walking back, every producer whose results vanished from the optimized graph and were
+    used by these members alone (a subgraph shared with other nodes is no one's to claim)."""
+    members = set(seeds)
     grown = True
     while grown:
         grown = False

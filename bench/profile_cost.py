@@ -7,7 +7,7 @@ Whole processes, alternating, each side as a user runs it:
 Prints min/median/max of each side and of the ratio over the rounds, and the share of
 kernel time attributed below the root (from the profile's JSON).
 
-    python bench/profile.py /tmp/big/bert-base-torchscript.onnx --input input_ids=1x128 \
+    python bench/profile_cost.py /tmp/big/bert-base-torchscript.onnx --input input_ids=1x128 \
         --input attention_mask=1x128 --input token_type_ids=1x128 --rounds 5
 """
 
