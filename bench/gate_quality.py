@@ -36,12 +36,15 @@ ROOT = Path(__file__).parent.parent
 
 def check(manifest: Path, baseline: Path, workdir: Path, core: int, *extra: str) -> list[dict]:
     report = workdir / "report.json"
-    subprocess.run(
+    report.unlink(missing_ok=True)  # a run that fails must not leave the last one's report
+    proc = subprocess.run(
         ["taskset", "-c", str(core), sys.executable, "-m", "modelexport.cli", "check",
          str(manifest), "--baseline", str(baseline), "--results", str(workdir / "r.json"),
          "--report-json", str(report), *extra],
         check=False, capture_output=True, text=True,
     )
+    if not report.is_file():
+        sys.exit(f"check wrote no report (exit {proc.returncode}): {proc.stderr[-2000:]}")
     return json.loads(report.read_text())["models"]
 
 

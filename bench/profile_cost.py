@@ -5,7 +5,8 @@ Whole processes, alternating, each side as a user runs it:
            it WARMUP + RUNS times on the same inputs (the runs alone are timed inside too);
   profile: `modelexport profile MODEL --runs RUNS --warmup WARMUP --json FILE`.
 Prints min/median/max of each side and of the ratio over the rounds, and the share of
-kernel time attributed below the root (from the profile's JSON).
+kernel time attributed below the root (from the profile's JSON). --phases times the steps
+of one profile inside this process instead (perf_counter around each).
 
     python bench/profile_cost.py /tmp/big/bert-base-torchscript.onnx --input input_ids=1x128 \
         --input attention_mask=1x128 --input token_type_ids=1x128 --rounds 5
@@ -38,6 +39,44 @@ print(time.perf_counter() - started)
 """
 
 
+def phases(model: Path, runs: int, warmup: int, specs: list[str]) -> None:
+    """The steps of ``inference.run``, each timed, with a plain session for comparison."""
+    import onnxruntime as ort
+
+    from modelexport import inference, inputs, onnxfile, profile
+
+    clock = time.perf_counter()
+
+    def lap(label: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        print(f"  {label:42} {now - clock:6.3f} s")
+        clock = now
+
+    tagged = inference.tagged(model)
+    feed = inference.feeds(tagged, [inputs.parse_spec(spec) for spec in specs])
+    lap("tags and inputs (file, sidecar)")
+    settings = profile.Settings(runs, warmup, None, "all")
+    with tempfile.TemporaryDirectory() as tmp:
+        session = inference._session(model, settings, Path(tmp))
+        lap("session, the optimized graph saved")
+        for _ in range(warmup + runs):
+            session.run(None, feed)
+        lap(f"{warmup} + {runs} runs, profiler on")
+        events = json.loads(Path(session.end_profiling()).read_text())
+        lap(f"end_profiling, parse ({len(events)} events)")
+        optimized = onnxfile.read(Path(tmp) / "optimized.onnx")
+        placed = profile.attribute(tagged.graph.nodes, tagged.modules, optimized.nodes)
+        profile.aggregate(model.name, settings, profile.runs_of(events, warmup), placed,
+                          tagged.classes)
+        lap("attribute, aggregate")
+    plain = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    lap("a plain session (for comparison)")
+    for _ in range(warmup + runs):
+        plain.run(None, feed)
+    lap(f"{warmup} + {runs} runs, profiler off")
+
+
 def timed(command: list[str]) -> tuple[float, str]:
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -55,7 +94,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--input", action="append", default=[])
+    parser.add_argument("--phases", action="store_true")
     args = parser.parse_args()
+    if args.phases:
+        phases(args.model, args.runs, args.warmup, args.input)
+        return
     bare, runs_only, tool, shares = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "p.json"

@@ -292,8 +292,10 @@ def aggregate(model: str, settings: Settings, runs: Runs, placed: dict[str, Plac
         for path in sorted(inclusive, key=lambda p: p.split(".") if p else []))
     placed_ms = sum(typical(times) for path, times in own.items() if path)
     total = typical(totals)
+    # min: the two sums round differently when everything is placed (1.0000000000000002).
     return Profile(model, settings, tuple(us / 1000 for us in runs.latency_us), tuple(totals),
-                   placed_ms / total if total else 0.0, modules, _nodes(runs, placed, typical))
+                   min(placed_ms / total, 1.0) if total else 0.0, modules,
+                   _nodes(runs, placed, typical))
 
 
 def _typical(totals: list[float]) -> Callable[[Sequence[float]], float]:

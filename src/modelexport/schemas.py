@@ -54,8 +54,27 @@ def schema_errors(document: Any, schema_name: str) -> list[str]:
     except fastjsonschema.JsonSchemaException as fast:
         first = f"(top level): {fast.message}"
     validator = validator_for(schema_name)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [f"{json_path(e.absolute_path)}: {e.message}" for e in errors] or [first]
+    errors = sorted(map(narrowest, validator.iter_errors(document)),
+                    key=lambda e: list(e.absolute_path))
+    return [f"{json_path(e.absolute_path)}: {message(e)}" for e in errors] or [first]
+
+
+def narrowest(error: Any) -> Any:
+    """For a oneOf/anyOf failure, the branch's error that came closest: where the value
+    went wrong, not "<the whole value> is not valid under any of the given schemas"."""
+    from jsonschema.exceptions import best_match
+
+    while error.context:
+        error = best_match(error.context)
+    return error
+
+
+def message(error: Any, limit: int = 300) -> str:
+    """An error's message, bounded: it quotes the offending value, which may be large, and
+    then says what is wrong with it, so both ends are kept."""
+    text: str = error.message
+    half = (limit - 5) // 2
+    return text if len(text) <= limit else f"{text[:half]} ... {text[-half:]}"
 
 
 def json_path(path: Iterable[Any]) -> str:

@@ -187,12 +187,12 @@ def test_inference_within_noise_or_under_the_floor_is_unchanged() -> None:
     same = verdict(record(STEADY, inference=latency([x * 1.02 for x in BASE_MS], **LAYERS)),
                    record(STEADY, inference=latency(BASE_MS, **LAYERS)), INFERENCE)
     assert same.verdict == "unchanged" and same.moved == ()
-    tiny = [0.20, 0.21, 0.19, 0.20, 0.22, 0.20, 0.21, 0.20]
+    tiny = [0.050, 0.052, 0.049, 0.050, 0.053, 0.050, 0.051, 0.050]
     half_again = [x * 1.5 for x in tiny]
     floored = verdict(record(STEADY, inference=latency(half_again)),
                       record(STEADY, inference=latency(tiny)), INFERENCE)
-    assert floored.verdict == "unchanged"  # +50 %, but 0.1 ms is under the 0.5 ms floor
-    fine = Policy(inference=InferencePolicy(floor_ms=0.05))
+    assert floored.verdict == "unchanged"  # +50 %, but 0.025 ms is under the 0.1 ms floor
+    fine = Policy(inference=InferencePolicy(floor_ms=0.01))
     assert verdict(record(STEADY, inference=latency(half_again)),
                    record(STEADY, inference=latency(tiny)), fine).verdict == "regressed"
 

@@ -50,7 +50,7 @@ class InferencePolicy:
     threads: int = 1  # steadier on a shared runner than ORT's default of every core
     optimization: str = "all"
     threshold: float = 0.10
-    floor_ms: float = 0.5  # sub-millisecond models need a floor in milliseconds
+    floor_ms: float = 0.1  # sub-millisecond models need a floor in milliseconds
 
     @property
     def settings(self) -> Settings:
@@ -274,9 +274,10 @@ def _non_finite(value: Any, where: tuple[Any, ...], lines: dict[tuple[Any, ...],
 
 def _schema_problems(document: Any, lines: dict[tuple[Any, ...], int]) -> list[tuple[int, str]]:
     found = []
-    for error in schemas.validator_for(schemas.MANIFEST).iter_errors(document):
+    for error in map(schemas.narrowest,
+                     schemas.validator_for(schemas.MANIFEST).iter_errors(document)):
         where = tuple(error.absolute_path)
-        message = error.message
+        message = schemas.message(error)
         if error.validator == "enum" and "propertyNames" in error.schema_path:
             where = (*where, error.instance)
             message = _unknown_key(error.instance, error.validator_value)

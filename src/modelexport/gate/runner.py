@@ -181,8 +181,8 @@ def _save(path: Path, document: Results) -> str | None:
     models still to come are measured and reported, and the next save may succeed."""
     try:
         results.write(path, document)
-    except OSError as exc:
-        why = exc.strerror or str(exc)
+    except (OSError, ValueError) as exc:  # a full disk; a record the schema refuses (our bug)
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         log.warning("%s: results not saved (%s); trying again after the next model", path, why)
         return why
     return None
