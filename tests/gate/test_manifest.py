@@ -140,6 +140,8 @@ def test_inference_merges_defaults_and_a_model_opts_out(tmp_path: Path) -> None:
     assert minilm.inference == manifest.InferencePolicy(runs=50, floor_ms=0.2, threads=4)
     assert bert.inference is None
     assert manifest.load(write(tmp_path, GOOD)).models[0].inference is None  # not asked
+    asked = GOOD.replace("    tags: [fast, text]", "    tags: [fast, text]\n    inference: {}")
+    assert manifest.load(write(tmp_path, asked)).models[0].inference == manifest.InferencePolicy()
     found = problems(tmp_path, GOOD.replace("    exporter: dynamo", "    exporter: dynamo\n"
                                             "    inference: {threads: 0, optimize: all}"))
     assert any("models[1].inference" in line for line in found)

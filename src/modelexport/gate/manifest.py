@@ -45,7 +45,10 @@ class InferencePolicy:
     """Profile the export in onnxruntime; a latency regression needs the same three things
     as an export-time one (slower than the threshold, significant, above the floor)."""
 
-    runs: int = 20
+    # 50, not profile's 20: under contention some runs slip between the other process's
+    # time slices, and with 20 such bimodal samples a 2.5x slowdown reached p < 0.01 in 5 of
+    # 10 checks (bench/gate_quality.py --inference).
+    runs: int = 50
     warmup: int = 3
     threads: int = 1  # steadier on a shared runner than ORT's default of every core
     optimization: str = "all"
@@ -330,8 +333,8 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located, 
 def _inference(default: dict[str, Any] | bool | None, own: dict[str, Any] | bool | None
                ) -> InferencePolicy | None:
     """The model's own ``inference`` over the defaults'; ``false`` opts out."""
-    if own is False or (own is None and not default):
-        return None
+    if own is False or (own is None and default in (None, False)):
+        return None  # ({} asks for the defaults)
     return InferencePolicy(**{**(default or {}), **(own or {})})
 
 
