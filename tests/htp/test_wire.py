@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -69,3 +71,35 @@ def test_tag_count_must_match_node_count() -> None:
         wire.add_metadata(data, [{}], {})
     with pytest.raises(ValueError, match="graph has 2 nodes, got tags for 3"):
         wire.add_metadata(data, [{}, {}, {}], {})
+
+
+def test_a_streamed_save_is_the_model_ir_save_writes(tmp_path: Path) -> None:
+    import onnx_ir
+    import torch
+    import transformers
+
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64)
+    model = transformers.BertModel(config).eval()
+    ids = torch.ones(2, 8, dtype=torch.long)
+    program = torch.onnx.export(model, (), kwargs={"input_ids": ids}, dynamo=True, verbose=False)
+    program.model.graph.node(0).metadata_props["modelexport.module"] = "embeddings"
+    assert wire.save_streamed(program.model, tmp_path / "streamed.onnx")
+    program.save(tmp_path / "saved.onnx", external_data=False)
+    streamed = onnx.load(tmp_path / "streamed.onnx")
+    saved = onnx.load(tmp_path / "saved.onnx")
+    # ir.save also writes a value_info per weight, repeating its TensorProto's type and shape.
+    weights = {tensor.name for tensor in saved.graph.initializer}
+    kept = [info for info in saved.graph.value_info if info.name not in weights]
+    del saved.graph.value_info[:]
+    saved.graph.value_info.extend(kept)
+    assert streamed == saved
+    props = {prop.key: prop.value for prop in streamed.graph.node[0].metadata_props}
+    assert props["modelexport.module"] == "embeddings"
+    onnx.checker.check_model(streamed, full_check=True)
+    # A weight it cannot stream (text) leaves the save to ir.save.
+    vocabulary = onnx_ir.StringTensor([b"a", b"b"], shape=onnx_ir.Shape([2]))
+    texts = onnx_ir.Value(name="vocab", const_value=vocabulary)
+    program.model.graph.initializers["vocab"] = texts
+    assert not wire.save_streamed(program.model, tmp_path / "text.onnx")
+    assert not (tmp_path / "text.onnx").exists()

@@ -1,7 +1,8 @@
 """The dynamo exporter (``torch.onnx.export(dynamo=True)``) behind the common interface.
 
 Provenance: each node's ``pkg.torch.onnx.name_scopes`` metadata. Writing: tags are set on
-the in-memory ``onnx_ir`` model before its one and only save.
+the in-memory ``onnx_ir`` model before its one and only save, which streams the weights
+(``wire.save_streamed``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import onnx_ir
 import torch
 
 from modelexport.errors import UsageError
+from modelexport.htp import wire
 from modelexport.htp.project import GraphNode, dynamo_resolver
 from modelexport.htp.wire import Shape
 
@@ -54,7 +56,8 @@ class DynamoGraph:
                 value.shape = onnx_ir.Shape(list(shapes[value.name]))
             value.name = renames.get(value.name, value.name)
         self._program.model.metadata_props.update(model_props)
-        self._program.save(output, external_data=self._external_data)
+        if self._external_data or not wire.save_streamed(self._program.model, output):
+            self._program.save(output, external_data=self._external_data)
 
 
 def export(

