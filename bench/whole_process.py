@@ -38,21 +38,31 @@ spec = json.loads(sys.argv[1])
 torch.manual_seed(0)
 config = transformers.AutoConfig.for_model(spec["model_type"])
 model = transformers.AutoModel.from_config(config).eval()
-kwargs = {}
+tensors = {}
 for i in spec["inputs"]:
     dtype = getattr(torch, i["dtype"])
-    kwargs[i["name"]] = (torch.rand(i["shape"]) if dtype.is_floating_point
-                         else torch.ones(i["shape"], dtype=dtype))
-if "use_cache" in inspect.signature(model.forward).parameters:
-    kwargs["use_cache"] = False
+    tensors[i["name"]] = (torch.rand(i["shape"]) if dtype.is_floating_point
+                          else torch.ones(i["shape"], dtype=dtype))
+constants = {"use_cache": False} if "use_cache" in inspect.signature(
+    model.forward).parameters else {}
 axes = {name: {int(a): d for a, d in dims.items()} for name, dims in spec["axes"].items()}
-names = [i["name"] for i in spec["inputs"]]
+names = list(tensors)
 if spec["exporter"] == "dynamo":
-    torch.onnx.export(model, (), spec["output"], kwargs=kwargs, dynamo=True,
-                      opset_version=spec["opset"], dynamic_shapes={
-                          n: axes.get(n) for n in kwargs} if axes else None)
+    shapes = {n: axes.get(n) for n in (*tensors, *constants)} if axes else None
+    torch.onnx.export(model, (), spec["output"], kwargs={**tensors, **constants}, dynamo=True,
+                      opset_version=spec["opset"], dynamic_shapes=shapes)
 else:
-    torch.onnx.export(model, (), spec["output"], kwargs=kwargs, dynamo=False,
+    # transformers 5 models take no positional inputs under the TorchScript exporter
+    # ("got multiple values for argument 'use_cache'"): the wrapper a user writes.
+    class Keywords(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(names, args)), **constants)
+
+    torch.onnx.export(Keywords(model), tuple(tensors.values()), spec["output"], dynamo=False,
                       opset_version=spec["opset"], input_names=names,
                       dynamic_axes=axes or None)
 '''
