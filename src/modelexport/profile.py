@@ -6,7 +6,8 @@ graph, saved by the session) and the profiler's events. ORT's optimizations rena
 nodes, so a profiled node is traced back through tensor names: a fused node still produces
 the output tensors of the subgraph it replaced, and the nodes of that subgraph are those
 whose results no longer exist outside it. A node standing for several modules goes to their
-lowest common ancestor; one ORT created from nothing (a layout change) to its neighbours'.
+lowest common ancestor; one whose outputs are all new goes by the name ORT gave it (named
+after an exported node or tensor), else where the nodes it feeds are.
 """
 
 from __future__ import annotations
@@ -80,9 +81,8 @@ def attribute(exported: Sequence[Node], modules: dict[str, str | None],
         names = tuple(exported[i].name for i in sorted(members))
         # A folded Constant computes nothing: whichever module made it says nothing of
         # where the kernel's work belongs.
-        tags = [modules[exported[i].name] for i in sorted(members)
-                if modules.get(exported[i].name) is not None
-                and exported[i].op_type != "Constant"]
+        tags = [tag for i in sorted(members) if exported[i].op_type != "Constant"
+                and (tag := modules.get(exported[i].name)) is not None]
         how = "none" if not tags else "node" if len(names) == 1 else "fused"
         placed[node.name] = Placement(common_module(tags) if tags else None, names, how)
     _place_by_neighbours(optimized, placed)

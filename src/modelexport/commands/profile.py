@@ -43,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
         overlay = profile.overlay(found, model.graph.nodes, model.graph.name or "<main>")
         jsonfile.replace_text(args.model_explorer, json.dumps(overlay, indent=1) + "\n")
         print(f"Model Explorer overlay: {args.model_explorer} (model-explorer {args.model} "
-              f"--node_data_paths={args.model_explorer})")
+              f"--extensions=model_explorer_onnx --node_data_paths={args.model_explorer})")
     return 0

@@ -13,7 +13,7 @@ deterministic, so its gates hold across machines too.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import NamedTuple
 
@@ -116,20 +116,20 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
     if comparable and latency.regression:
         reasons.insert(0, latency.regression)
     faster = faster or latency.faster
-    common = {"baseline_s": before.median_s, "current_s": current.median_s, "time": time,
-              "structure": found, "timed": comparable,
-              "inference": latency.comparison if comparable else None,
-              "moved": latency.moved if comparable else ()}
+    measured = Verdict(name, Outcome.UNCHANGED, baseline_s=before.median_s,
+                       current_s=current.median_s, time=time, structure=found, timed=comparable,
+                       inference=latency.comparison if comparable else None,
+                       moved=latency.moved if comparable else ())
     if reasons:
         allow = policy.allow
         if allow is not None and allow.until >= today:
-            return Verdict(name, Outcome.ACCEPTED, tuple(reasons), accepted=allow.reason,
-                           **common)
-        return Verdict(name, Outcome.REGRESSED, tuple(reasons), **common)
+            return replace(measured, verdict=Outcome.ACCEPTED, reasons=tuple(reasons),
+                           accepted=allow.reason)
+        return replace(measured, verdict=Outcome.REGRESSED, reasons=tuple(reasons))
     if not comparable:
-        return Verdict(name, Outcome.NOT_COMPARABLE, ("environment differs from the baseline's",),
-                       **common)
-    return Verdict(name, Outcome.IMPROVED if faster else Outcome.UNCHANGED, (), **common)
+        return replace(measured, verdict=Outcome.NOT_COMPARABLE,
+                       reasons=("environment differs from the baseline's",))
+    return replace(measured, verdict=Outcome.IMPROVED if faster else Outcome.UNCHANGED)
 
 
 class _Latency(NamedTuple):
