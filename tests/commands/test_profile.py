@@ -51,7 +51,9 @@ def test_bad_input_is_one_line(exports, tmp_path: Path) -> None:
             ([str(path), "--input", "input_ids=2x3x4"], 1, "onnxruntime fails at inputs"),
             (["refused.onnx"], 1, "refused.onnx: onnxruntime refuses the model"),
             (["missing.onnx"], 2, "missing.onnx: no such file"),
-            ([str(path), "--runs", "0"], 2, "--runs 0: needs at least 1")):
+            ([str(path), "--runs", "0"], 2, "--runs 0: needs at least 1"),
+            ([str(path), "--json", "untagged.onnx/p.json"], 2,
+             "--json untagged.onnx/p.json: cannot make its folder")):
         proc = run_cli("profile", *args, "--runs", "2", cwd=tmp_path) if "--runs" not in args \
             else run_cli("profile", *args, cwd=tmp_path)
         assert proc.returncode == code, (args, proc.stderr)
