@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from modelexport.escape import cell
 from modelexport.onnxfile import TensorSig
 from modelexport.structure import ModuleStructure, Structure
 
@@ -220,13 +221,9 @@ def as_text(found: StructureDiff, limit: int | None = None) -> str:
 
 
 def as_markdown(found: StructureDiff, limit: int | None = None) -> str:
-    body = "".join(f"| `{_cell(r.where)}` | {_cell(r.what)} |\n" for r in shown_rows(found, limit))
+    body = "".join(f"| `{cell(r.where)}` | {cell(r.what)} |\n" for r in shown_rows(found, limit))
     return "| where | what changed |\n|---|---|\n" + body
 
 
 def as_json(found: StructureDiff) -> str:
     return json.dumps(found.to_json(), indent=1) + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")

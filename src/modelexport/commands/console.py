@@ -6,10 +6,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from modelexport.escape import printable
 from modelexport.gate.runner import Progress
 from modelexport.publish import github
 from modelexport.publish.github import Annotation
-from modelexport.publish.report import printable
 
 
 def announce(notes: Sequence[Annotation]) -> None:

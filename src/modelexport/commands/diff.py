@@ -12,11 +12,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from modelexport import diff, sidecar, structure
+from modelexport import diff, escape, sidecar, structure
 from modelexport.errors import UsageError
 from modelexport.gate import results
 from modelexport.gate.records import Failed
-from modelexport.publish import report
 from modelexport.structure import Structure
 
 RENDER: dict[str, Callable[[diff.StructureDiff], str]] = {
@@ -29,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     found = diff.diff(before, after)
     text = RENDER[args.format](found)
     # Module paths and output names come from the files: no terminal control from them.
-    print("".join(report.printable(line) + "\n" for line in text.splitlines())
-          if args.format == "text" else text, end="")
+    print(escape.printable_lines(text) if args.format == "text" else text, end="")
     return 0 if found.identical else 1
 
 

@@ -11,9 +11,9 @@ import argparse
 import importlib.util
 import json
 
-from modelexport import inference, inputs, jsonfile, profile
+from modelexport import escape, inference, inputs, jsonfile, profile
 from modelexport.errors import MissingExtraError, UsageError
-from modelexport.publish import hotspots, report
+from modelexport.publish import hotspots
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = [inputs.parse_spec(text) for text in args.input]
     found, model = inference.run(args.model, settings, overrides, args.seed)
     # Module paths and class names come from the file: no terminal control from them.
-    print("".join(report.printable(line) + "\n"
-                  for line in hotspots.as_text(found, args.depth).splitlines()), end="")
+    print(escape.printable_lines(hotspots.as_text(found, args.depth)), end="")
     if args.json:
         jsonfile.write_atomic(args.json, found.to_json())
         print(f"profile: {args.json}")

@@ -10,6 +10,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
+from modelexport.escape import cell
 from modelexport.profile import ModuleTime, Profile, ancestors
 
 DEFAULT_DEPTH = 4
@@ -76,18 +77,14 @@ def as_text(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
 def as_markdown(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
     shown, hidden = rows(profile, max_depth)
     ops = inclusive_ops(profile)
-    lines = [f"**{_cell(headline(profile))}**", "",
+    lines = [f"**{cell(headline(profile))}**", "",
              "| module | class | self ms | incl ms | share | calls | top ops |",
              "|---|---|--:|--:|--:|--:|---|"]
     for module in shown:
-        lines.append(f"| `{_cell(module.path) or '(root)'}` | {_cell(module.cls)} | "
+        lines.append(f"| `{cell(module.path) or '(root)'}` | {cell(module.cls)} | "
                      f"{module.self_ms:.3f} | {module.inclusive_ms:.3f} | "
                      f"{module.inclusive_ms / (profile.total_ms or 1):.1%} | {module.calls} | "
-                     f"{_cell(_ops(ops[module.path], module.inclusive_ms))} |")
+                     f"{cell(_ops(ops[module.path], module.inclusive_ms))} |")
     if hidden:
         lines.append(f"\n{hidden} smaller modules not shown.")
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Sequence
 from statistics import median
 
 from modelexport import diff
+from modelexport.escape import cell, printable
 from modelexport.gate.compare import Outcome, Verdict
 from modelexport.gate.manifest import Problem
 from modelexport.gate.records import Measured
@@ -28,18 +28,6 @@ GRAPH_ROWS = 10  # module changes shown per model before "N more"
 NOTHING_COMPARED = ("NOTHING WAS COMPARED: no model had a baseline entry measured in this "
                     "environment or a structure to diff; this run gates no slowdown and no "
                     "graph change")
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Text that did not come from the tool (names, paths, error messages, module paths)
-    made safe for a terminal and a CI log: control characters (ANSI escapes, carriage
-    returns, newlines) shown as escapes, so no text can start a line of its own, and a
-    leading '::', which the Actions runner reads as a workflow command, broken."""
-    shown = _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
-    return "\\" + shown if shown.startswith("::") else shown
 
 
 def _seconds(value: float | None) -> str:
@@ -126,7 +114,7 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
     head += ["| | model | baseline | current | Δ median | p | why |",
              "|---|---|---|---|---|---|---|"]
     rows = [f"| {EMOJI[v.verdict]} | `{v.name}` | {_seconds(v.baseline_s)} | "
-            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {_escape(_why(v))} |"
+            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {cell(_why(v))} |"
             for v in verdicts]
     tail = [
         "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts),
@@ -160,12 +148,12 @@ def _graph_changes(verdicts: list[Verdict], drift: list[str] | None) -> list[str
     body = []
     if drift:
         body.append("Measured against a baseline from another environment ("
-                    + _escape("; ".join(drift)) + "): the graph compares anyway.\n")
+                    + cell("; ".join(drift)) + "): the graph compares anyway.\n")
     for verdict in changed:
         assert verdict.structure is not None
         body.append(f"**`{verdict.name}`**\n\n{diff.as_markdown(verdict.structure, GRAPH_ROWS)}")
     names = ", ".join(v.name for v in changed)
-    return [_details(f"Graph changes: {_escape(names)}", "\n".join(body))]
+    return [_details(f"Graph changes: {cell(names)}", "\n".join(body))]
 
 
 def _inference_moves(verdicts: list[Verdict]) -> list[str]:
@@ -174,16 +162,12 @@ def _inference_moves(verdicts: list[Verdict]) -> list[str]:
         return []
     body = []
     for verdict in moved:
-        rows = "".join(f"| `{_escape(row.where)}` | {row.before_ms:.3f} | {row.after_ms:.3f} | "
+        rows = "".join(f"| `{cell(row.where)}` | {row.before_ms:.3f} | {row.after_ms:.3f} | "
                        f"{row.delta_ms:+.3f} |\n" for row in verdict.moved)
         body.append(f"**`{verdict.name}`**: {_latency(verdict)}\n\n| module (own time) | "
                     f"baseline ms | current ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
     names = ", ".join(v.name for v in moved)
-    return [_details(f"Inference: where it moved: {_escape(names)}", "\n".join(body))]
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    return [_details(f"Inference: where it moved: {cell(names)}", "\n".join(body))]
 
 
 def _details(summary_text: str, body: str) -> str:
