@@ -69,8 +69,7 @@ def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str,
     specs = []
     for name, sig in wanted.items():
         if name in given:
-            specs.append(given[name] if given[name].dtype == sig.dtype
-                         else replace(given[name], dtype=sig.dtype))
+            specs.append(replace(given[name], dtype=sig.dtype))  # the graph's type rules
         elif sig.shape is not None and all(isinstance(d, int) for d in sig.shape):
             specs.append(InputSpec(name, tuple(int(d) for d in sig.shape), sig.dtype))
         else:
