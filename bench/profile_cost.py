@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from modelexport.profile import DEFAULT_WARMUP
+
 BARE = """
 import sys, time
 import onnxruntime as ort
@@ -63,11 +65,11 @@ def phases(model: Path, runs: int, warmup: int, specs: list[str]) -> None:
         for _ in range(warmup + runs):
             session.run(None, feed)
         lap(f"{warmup} + {runs} runs, profiler on")
-        events = json.loads(Path(session.end_profiling()).read_text())
+        events = profile.trace_events(Path(session.end_profiling()).read_text())
         lap(f"end_profiling, parse ({len(events)} events)")
         optimized = onnxfile.read(Path(tmp) / "optimized.onnx")
         placed = profile.attribute(tagged.graph.nodes, tagged.modules, optimized.nodes)
-        profile.aggregate(model.name, settings, profile.runs_of(events, warmup), placed,
+        profile.aggregate(model.name, settings, profile.runs_of(events, warmup, runs), placed,
                           tagged.classes)
         lap("attribute, aggregate")
     plain = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -91,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--input", action="append", default=[])
     parser.add_argument("--phases", action="store_true")

@@ -3,6 +3,9 @@ Explorer ONNX adapter: attribution through ORT's optimized graph, sums, overlay,
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -83,6 +86,25 @@ def test_a_wider_feed_forward_is_named_where_inference_moved(tmp_path: Path) -> 
                                               "encoder.layer.{0,1}.output.dense",
                                               "encoder.layer.{0,1}.intermediate"}
     assert all(row.delta_ms > 0 and row.count == 2 for row in leading)
+
+
+@pytest.mark.export
+def test_a_profile_writes_no_copy_of_the_weights(tmp_path: Path) -> None:
+    """ORT saves the graph it optimized only with its weights; they must not land in the
+    scratch folder. Here that folder is a tmpfs of 2 MB (in a user and mount namespace) and
+    the model holds 20 MB of weights."""
+    path = tmp_path / "bert.onnx"
+    export(bert(2048), path, ExportOptions(exporter="torchscript"))
+    assert path.stat().st_size > 16 * 2**20
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    mount = f'mount -t tmpfs -o size=2m tmpfs {scratch} && TMPDIR={scratch} "$@"'
+    proc = subprocess.run(
+        ["unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", sys.executable,
+         "-m", "modelexport.cli", "profile", str(path), "--runs", "3", "--json", "p.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert profile.Profile.from_json(json.loads((tmp_path / "p.json").read_text())).attributed
 
 
 @pytest.mark.export

@@ -27,7 +27,7 @@ def test_profile_prints_modules_and_writes_json_markdown_and_an_overlay(exports,
     assert lines[2].startswith("(root)") and "100.0%" in lines[2]
     assert any(line.strip().startswith("encoder ") for line in lines)
     found = profile.Profile.from_json(json.loads((tmp_path / "p.json").read_text()))
-    assert found.settings == profile.Settings(5, 3, 1, "all")
+    assert found.settings == profile.Settings(5, profile.DEFAULT_WARMUP, 1, "all")
     assert "| `encoder.layer.0` | BertLayer |" in (tmp_path / "p.md").read_text()
     assert list(json.loads((tmp_path / "me.json").read_text())) == ["main_graph"]
 
@@ -52,6 +52,8 @@ def test_bad_input_is_one_line(exports, tmp_path: Path) -> None:
             (["refused.onnx"], 1, "refused.onnx: onnxruntime refuses the model"),
             (["missing.onnx"], 2, "missing.onnx: no such file"),
             ([str(path), "--runs", "0"], 2, "--runs 0: needs at least 1"),
+            ([str(path), "--runs", "100000"], 2, "onnxruntime's profiler keeps 1,000,000 "
+                                                 "events, enough for"),
             ([str(path), "--json", "untagged.onnx/p.json"], 2,
              "--json untagged.onnx/p.json: cannot make its folder")):
         proc = run_cli("profile", *args, "--runs", "2", cwd=tmp_path) if "--runs" not in args \
