@@ -121,8 +121,11 @@ def main() -> None:
                              lambda: check(wider, baseline, workdir, args.core), True)
     false_alarms = sum(1 for t in quiet if t["regressed"])
     detections = sum(1 for t in slowed if t["regressed"])
-    print(f"false alarms: {false_alarms} of {args.runs} unchanged runs")
-    print(f"detections: {detections} of {args.runs} slowed runs")
+    models = sum(slowed[0].values()) if slowed else 0
+    print(f"false alarms: {false_alarms} of {args.runs} unchanged runs "
+          f"({sum(t['regressed'] for t in quiet)} of {models * args.runs} model verdicts)")
+    print(f"detections: {detections} of {args.runs} slowed runs "
+          f"({sum(t['regressed'] for t in slowed)} of {models * args.runs} model verdicts)")
     if changed:
         print(f"real change detected: {sum(1 for t in changed if t['regressed'])} of "
               f"{len(changed)} runs")

@@ -70,3 +70,11 @@ def test_median_interval_matches_scipy_quantile_test(n: int) -> None:
         assert got is None
     else:
         assert got == (ref.low, ref.high)
+
+
+def test_block_means_cover_every_value_once() -> None:
+    assert stats.block_means([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], blocks=3) == [1.5, 3.5, 5.5]
+    # 7 values in 3 blocks: sizes 2, 2, 3; no value dropped.
+    assert stats.block_means([1.0] * 6 + [8.0], blocks=3) == [1.0, 1.0, pytest.approx(10 / 3)]
+    assert stats.block_means([4.0, 2.0], blocks=10) == [4.0, 2.0]
+    assert stats.block_means([], blocks=10) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from statistics import median
 from typing import NamedTuple
 
 from modelexport import diff
@@ -146,14 +147,16 @@ def _inference(current: Measured, before: Measured, policy: InferencePolicy | No
     now, was = current.inference, before.inference
     if policy is None or now is None or was is None or now.settings != was.settings:
         return _Latency()
-    latency = stats.compare_times(now.latency_ms, was.latency_ms, alpha)
+    # Samples are means of blocks of runs (stats.block_means says why).
+    after, prior = stats.block_means(now.latency_ms), stats.block_means(was.latency_ms)
+    latency = stats.compare_times(after, prior, alpha)
     if (latency.ratio > 1 + policy.threshold and latency.significant
             and latency.delta > policy.floor_ms):
         return _Latency(latency, tuple(module_deltas(was, now)),
                         f"inference +{100 * (latency.ratio - 1):.1f} % "
-                        f"({was.median_ms:.3f} ms -> {now.median_ms:.3f} ms)")
+                        f"({median(prior):.3f} ms -> {median(after):.3f} ms a run)")
     if (latency.ratio < 1 / (1 + policy.threshold) and -latency.delta > policy.floor_ms
-            and stats.compare_times(was.latency_ms, now.latency_ms, alpha).significant):
+            and stats.compare_times(prior, after, alpha).significant):
         return _Latency(latency, tuple(module_deltas(was, now)), faster=True)
     return _Latency(latency)
 
