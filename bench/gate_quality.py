@@ -18,6 +18,9 @@ repeat). A fourth step makes a real change: bert-tiny's feed-forward 4x wider
 (intermediate_size 512 -> 2048), checked --runs // 3 times against the same baseline: a
 detection names the model and the module that moved most.
 
+The inference verdict compares the means of blocks of runs; each inference check also says
+which models comparing single runs would have flagged, on the same results.
+
 A benchmark, not a test: it reports, it asserts nothing.
 """
 
@@ -62,13 +65,29 @@ def inference_manifest(manifest: Path, workdir: Path, wider: bool = False) -> Pa
     return path
 
 
+def by_single_runs(workdir: Path, baseline: Path) -> dict[str, float]:
+    """Per model flagged by the gate's test and thresholds, the ratio of the median single run,
+    were single runs compared instead of blocks of runs: what the block means change."""
+    from modelexport.gate import stats
+
+    now = json.loads((workdir / "r.json").read_text())["models"]
+    was = json.loads(baseline.read_text())["models"]
+    flagged = {}
+    for name, record in now.items():
+        current, before = record["inference"]["latency_ms"], was[name]["inference"]["latency_ms"]
+        found = stats.compare_times(current, before, 0.01)
+        if found.ratio > 1.10 and found.significant and found.delta > 0.1:
+            flagged[name] = found.ratio
+    return flagged
+
+
 def regressed(verdict: dict, inference: bool) -> bool:
     return verdict["verdict"] == "regressed" and (
         not inference or any(r.startswith("inference") for r in verdict["reasons"]))
 
 
-def rounds(label: str, count: int, run: Callable[[], list[dict]], inference: bool = False
-           ) -> list[Counter]:
+def rounds(label: str, count: int, run: Callable[[], list[dict]], inference: bool = False,
+           single: Callable[[], dict[str, float]] | None = None) -> list[Counter]:
     tallies = []
     for i in range(count):
         verdicts = run()
@@ -83,6 +102,11 @@ def rounds(label: str, count: int, run: Callable[[], list[dict]], inference: boo
                  if inference and regressed(v, True) and v["inference"]["moved"]]
         if moved:
             ratios += f"; moved most: {', '.join(moved)}"
+        if single:
+            flagged = single()
+            tally["single"] = len(flagged)
+            ratios += "; by single runs: " + (", ".join(
+                f"{name} {ratio:.2f}" for name, ratio in flagged.items()) or "none")
         print(f"{label} {i + 1}/{count}: {dict(tally)}  ({ratios})", flush=True)
         tallies.append(tally)
     return tallies
@@ -104,14 +128,16 @@ def main() -> None:
         manifest = (inference_manifest(args.manifest, workdir) if args.inference
                     else args.manifest)
         check(manifest, baseline, workdir, args.core, "--update-baseline")
+        single = (lambda: by_single_runs(workdir, baseline)) if args.inference else None
         quiet = rounds("unchanged", args.runs,
-                       lambda: check(manifest, baseline, workdir, args.core), args.inference)
+                       lambda: check(manifest, baseline, workdir, args.core), args.inference,
+                       single)
         hog = subprocess.Popen(["taskset", "-c", str(args.core), sys.executable, "-c",
                                 "while True: pass"])
         try:
             slowed = rounds("slowed", args.runs,
                             lambda: check(manifest, baseline, workdir, args.core),
-                            args.inference)
+                            args.inference, single)
         finally:
             hog.kill()
             hog.wait()
@@ -121,11 +147,14 @@ def main() -> None:
                              lambda: check(wider, baseline, workdir, args.core), True)
     false_alarms = sum(1 for t in quiet if t["regressed"])
     detections = sum(1 for t in slowed if t["regressed"])
-    models = sum(slowed[0].values()) if slowed else 0
+    models = sum(n for key, n in slowed[0].items() if key != "single") if slowed else 0
     print(f"false alarms: {false_alarms} of {args.runs} unchanged runs "
           f"({sum(t['regressed'] for t in quiet)} of {models * args.runs} model verdicts)")
     print(f"detections: {detections} of {args.runs} slowed runs "
           f"({sum(t['regressed'] for t in slowed)} of {models * args.runs} model verdicts)")
+    if args.inference:
+        print(f"by single runs instead: {sum(t['single'] for t in quiet)} false alarms, "
+              f"{sum(t['single'] for t in slowed)} detections (model verdicts)")
     if changed:
         print(f"real change detected: {sum(1 for t in changed if t['regressed'])} of "
               f"{len(changed)} runs")

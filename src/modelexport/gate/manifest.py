@@ -45,9 +45,8 @@ class InferencePolicy:
     """Profile the export in onnxruntime; a latency regression needs the same three things
     as an export-time one (slower than the threshold, significant, above the floor)."""
 
-    # 50, not profile's 20: under contention some runs slip between the other process's
-    # time slices, and with 20 such bimodal samples a 2.5x slowdown reached p < 0.01 in 5 of
-    # 10 checks (bench/gate_quality.py --inference).
+    # 50, not profile's 20: the verdict compares the means of 10 blocks of runs
+    # (stats.block_means), 5 runs each; measured with bench/gate_quality.py --inference.
     runs: int = 50
     warmup: int = 3
     threads: int = 1  # steadier on a shared runner than ORT's default of every core
