@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -393,10 +392,6 @@ class Latency:
     latency_ms: tuple[float, ...]
     attributed: float
     modules: dict[str, tuple[float, float]]  # path -> (self, inclusive)
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.latency_ms)
 
     @classmethod
     def of(cls, found: Profile) -> Latency:

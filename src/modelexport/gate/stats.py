@@ -102,8 +102,9 @@ def block_means(values: Sequence[float], blocks: int = 10) -> list[float]:
 
     For latencies of runs a few milliseconds long: a run fits between the time slices of a
     process sharing its core, so the median of single runs does not see a machine slowed by
-    half, while the mean of a block of runs does (bert-tiny, 1.2 ms a run, under a CPU-bound
-    process on its core: 1.00-1.07x by single runs, 1.97-2.30x by blocks of 5)."""
+    half, while the mean of a block of runs does (``bench/gate_quality.py --inference``:
+    bert-tiny, 1.2 ms a run, under a CPU-bound process on its core, never flagged by single
+    runs; 2.02-2.36x by blocks of 5, flagged in 10 of 10 checks)."""
     count = min(blocks, len(values))
     if count == 0:
         return []
