@@ -56,15 +56,19 @@ def exclusive(path: Path) -> Iterator[None]:
         yield
 
 
-def ensure_writable(path: Path, option: str) -> None:
-    """UsageError, naming ``option``, unless ``path`` can be written (its folder is made)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot make its folder: {exc.strerror}") from exc
-    if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK) \
-            or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"{option} {path}: not writable")
+def ensure_writable(*outputs: tuple[str, Path | None]) -> None:
+    """UsageError, naming the option, unless each given (option, path) can be written (its
+    folder is made); a path of None was not asked for."""
+    for option, path in outputs:
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{option} {path}: cannot make its folder: {exc.strerror}") from exc
+        if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK) \
+                or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"{option} {path}: not writable")
 
 
 def _umask() -> int:

@@ -79,12 +79,10 @@ def _refuse_unwritable(args: argparse.Namespace) -> None:
     """Where this run writes must be writable before the first model is exported: a run
     that measured for an hour and then cannot save is an hour lost."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY") if github.in_actions(os.environ) else None
-    for option, path in (("--results", args.results), ("--report-md", args.report_md),
-                         ("--report-json", args.report_json),
-                         ("--baseline", args.baseline if args.update_baseline else None),
-                         ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None)):
-        if path is not None:
-            jsonfile.ensure_writable(path, option)
+    jsonfile.ensure_writable(("--results", args.results), ("--report-md", args.report_md),
+                             ("--report-json", args.report_json),
+                             ("--baseline", args.baseline if args.update_baseline else None),
+                             ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None))
 
 
 def _interrupt(signum: int, frame: object) -> None:

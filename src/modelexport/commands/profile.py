@@ -25,10 +25,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{option} {value}: needs at least 1")
     if args.warmup < 0:
         raise UsageError(f"--warmup {args.warmup}: cannot be negative")
-    for option, path in (("--json", args.json), ("--markdown", args.markdown),
-                         ("--model-explorer", args.model_explorer)):
-        if path is not None:  # before the model runs, not after
-            jsonfile.ensure_writable(path, option)
+    # Before the model runs, not after.
+    jsonfile.ensure_writable(("--json", args.json), ("--markdown", args.markdown),
+                             ("--model-explorer", args.model_explorer))
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingExtraError("onnxruntime")
     settings = profile.Settings(args.runs, args.warmup, args.threads, args.optimization)
