@@ -26,6 +26,7 @@ from modelexport.sources import Source
 # The one folder a run writes to unless told otherwise (the action's output-dir too).
 DEFAULT_OUTPUT_DIR = Path("modelexport-out")
 DEFAULT_RESULTS = DEFAULT_OUTPUT_DIR / "results.json"
+Commands = argparse._SubParsersAction  # what add_subparsers returns, typed nowhere public
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and library logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_export, _check, _compare, _comment, _baseline, _merge, _diff, _profile, _validate):
+        add(commands, common)
+    return parser
 
+
+def _export(commands: Commands, common: argparse.ArgumentParser) -> None:
     export = commands.add_parser(
         "export", parents=[common], help="export one model to ONNX + hierarchy sidecar",
         description="Export a model to ONNX; writes OUTPUT and OUTPUT's .hierarchy.json.",
@@ -89,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="max abs difference allowed by --validate (default: %(default)g)")
     export.set_defaults(command_module="export")
 
+
+def _check(commands: Commands, common: argparse.ArgumentParser) -> None:
     check = commands.add_parser(
         "check", parents=[common], help="the gate: export a manifest's models, compare, verdict",
         description="Export every model of MANIFEST (each in its own process), measure, "
@@ -113,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     _report_options(check)
     check.set_defaults(command_module="check")
 
+
+def _compare(commands: Commands, common: argparse.ArgumentParser) -> None:
     compare = commands.add_parser(
         "compare", parents=[common], help="verdict from stored results and baseline",
         description="Compare stored RESULTS with BASELINE without exporting anything. As with "
@@ -125,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     _report_options(compare)
     compare.set_defaults(command_module="compare")
 
+
+def _comment(commands: Commands, common: argparse.ArgumentParser) -> None:
     comment = commands.add_parser(
         "comment", parents=[common], help="post a markdown report as the sticky PR comment",
         description="Create or update this gate's PR comment with REPORT (markdown), on the "
@@ -137,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="which sticky comment (default: the results' manifest and shard)")
     comment.set_defaults(command_module="comment")
 
+
+def _baseline(commands: Commands, common: argparse.ArgumentParser) -> None:
     baseline = commands.add_parser("baseline", parents=[common], help="manage the baseline")
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
     update = baseline_commands.add_parser(
@@ -148,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--baseline", type=Path, required=True)
     update.set_defaults(command_module="baseline")
 
+
+def _merge(commands: Commands, common: argparse.ArgumentParser) -> None:
     merge = commands.add_parser(
         "merge", parents=[common], help="merge shard results into one results file",
         description="Merge the results of check --shard runs; fails if a selected model is "
@@ -157,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("-o", "--output", type=Path, required=True)
     merge.set_defaults(command_module="merge")
 
+
+def _diff(commands: Commands, common: argparse.ArgumentParser) -> None:
     diff = commands.add_parser(
         "diff", parents=[common], help="what changed in the graph between two exports",
         description="Compare the structure of two exports per module: OLD and NEW are each "
@@ -172,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="default: %(default)s")
     diff.set_defaults(command_module="diff")
 
+
+def _profile(commands: Commands, common: argparse.ArgumentParser) -> None:
     prof = commands.add_parser(
         "profile", parents=[common], help="where inference time goes, per module",
         description="Run MODEL in ONNX Runtime (CPU) with its profiler and attribute every "
@@ -200,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write a Model Explorer node-data overlay (ms per node)")
     prof.set_defaults(command_module="profile")
 
+
+def _validate(commands: Commands, common: argparse.ArgumentParser) -> None:
     validate = commands.add_parser(
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
         description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "
@@ -208,7 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.set_defaults(command_module="validate")
-    return parser
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
