@@ -11,7 +11,7 @@ baseline="$(input BASELINE)"
 out="$(input OUTPUT-DIR)"
 out="${out:-modelexport-out}"
 results="$out/results.json"
-report="$out/report.md"
+report="$out/report.md"  # every report format goes to "$out"; this one is the PR comment
 
 comment="$(input COMMENT)"
 if [[ "$comment" == "auto" || -z "$comment" ]]; then
@@ -36,7 +36,7 @@ export HF_HOME="${HF_HOME:-${GITHUB_WORKSPACE:-$PWD}/.cache/huggingface}"
 mkdir -p "$out"
 case "$mode" in
   check | collect | update-baseline)
-    args=(check --baseline "$baseline" --results "$results" --report-md "$report")
+    args=(check --baseline "$baseline" --results "$results" --report-dir "$out")
     [[ -n "$(input THRESHOLD)" ]] && args+=(--threshold "$(input THRESHOLD)")
     [[ -n "$(input REPEATS)" ]] && args+=(--repeats "$(input REPEATS)")
     [[ -n "$(input SHARD)" ]] && args+=(--shard "$(input SHARD)")

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modelexport import inference, profile
+from modelexport import tags
 from modelexport.htp.export import export
 from modelexport.htp.options import ExportOptions
+from modelexport.inference import session
+from modelexport.inference.records import Settings
 from modelexport.inputs import InputSpec
 from modelexport.sources import Source
 
@@ -54,10 +56,10 @@ def main() -> None:
             path = args.out / f"{name.split()[0]}-{exporter}.onnx"
             if not path.exists():
                 export(source, path, ExportOptions(exporter=exporter))
-            model = inference.tagged(path)
+            model = tags.read(path)
             longer = [InputSpec(sig.name, (1, TOKENS), "int64") for sig in model.graph.inputs
                       if sig.name in TEXT]
-            found, _ = inference.run(path, profile.Settings(args.runs, 3, 1, "all"), longer)
+            found, _ = session.run(path, Settings(args.runs, 3, 1, "all"), longer)
             lost = sum(node.ms for node in found.nodes if node.module is None)
             added = sum(m.self_ms for m in found.modules) / found.total_ms
             rows.append((name, exporter, found.total_ms, found.attributed, lost, added))

@@ -48,7 +48,7 @@ def main() -> None:
         walls = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "modelexport.cli", "diff", *args.files],
+            subprocess.run([sys.executable, "-m", "modelexport", "diff", *args.files],
                            capture_output=True, check=False)
             walls.append(time.perf_counter() - started)
         print(f"modelexport diff {' '.join(args.files)}: {spread(walls)} (min / median / max)")

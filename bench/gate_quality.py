@@ -42,7 +42,7 @@ def check(manifest: Path, baseline: Path, workdir: Path, core: int, *extra: str)
     report = workdir / "report.json"
     report.unlink(missing_ok=True)  # a run that fails must not leave the last one's report
     proc = subprocess.run(
-        ["taskset", "-c", str(core), sys.executable, "-m", "modelexport.cli", "check",
+        ["taskset", "-c", str(core), sys.executable, "-m", "modelexport", "check",
          str(manifest), "--baseline", str(baseline), "--results", str(workdir / "r.json"),
          "--report-json", str(report), *extra],
         check=False, capture_output=True, text=True,
@@ -68,14 +68,14 @@ def inference_manifest(manifest: Path, workdir: Path, wider: bool = False) -> Pa
 def by_single_runs(workdir: Path, baseline: Path) -> dict[str, float]:
     """Per model flagged by the gate's test and thresholds, the ratio of the median single run,
     were single runs compared instead of blocks of runs: what the block means change."""
-    from modelexport.gate import stats
+    from modelexport import stats
 
     now = json.loads((workdir / "r.json").read_text())["models"]
     was = json.loads(baseline.read_text())["models"]
     flagged = {}
     for name, record in now.items():
         current, before = record["inference"]["latency_ms"], was[name]["inference"]["latency_ms"]
-        found = stats.compare_times(current, before, 0.01)
+        found = stats.greater(current, before, 0.01)
         if found.ratio > 1.10 and found.significant and found.delta > 0.1:
             flagged[name] = found.ratio
     return flagged

@@ -90,7 +90,7 @@ def htp_export(source, loaded, specs, exporter: str, path: Path) -> float:
 
 
 def time_pair(name: str, exporter: str, runs: int, workdir: Path) -> dict[str, Any]:
-    from modelexport.gate import stats
+    from modelexport import stats
 
     source, loaded, specs, tensors, constants = prepare(name)
     samples: dict[str, list[float]] = {"bare": [], "modelexport": []}

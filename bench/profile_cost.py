@@ -23,14 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from modelexport.profile import DEFAULT_WARMUP
+from modelexport.commands.profile import WARMUP
 
 BARE = """
 import sys, time
 import onnxruntime as ort
-from modelexport import inference, inputs
-model = inference.tagged(__import__("pathlib").Path(sys.argv[1]))
-feed = inference.feeds(model, [inputs.parse_spec(s) for s in sys.argv[4:]])
+from modelexport import inputs, tags
+from modelexport.inference import session as profiled
+model = tags.read(__import__("pathlib").Path(sys.argv[1]))
+feed = profiled.feeds(model, [inputs.parse_spec(s) for s in sys.argv[4:]])
 session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 for _ in range(int(sys.argv[3])):
     session.run(None, feed)
@@ -42,10 +43,12 @@ print(time.perf_counter() - started)
 
 
 def phases(model: Path, runs: int, warmup: int, specs: list[str]) -> None:
-    """The steps of ``inference.run``, each timed, with a plain session for comparison."""
+    """The steps of ``session.run``, each timed, with a plain session for comparison."""
     import onnxruntime as ort
 
-    from modelexport import inference, inputs, onnxfile, profile
+    from modelexport import inputs, onnxfile, tags
+    from modelexport.inference import aggregate, attribute, events, session
+    from modelexport.inference.records import Settings
 
     clock = time.perf_counter()
 
@@ -55,22 +58,22 @@ def phases(model: Path, runs: int, warmup: int, specs: list[str]) -> None:
         print(f"  {label:42} {now - clock:6.3f} s")
         clock = now
 
-    tagged = inference.tagged(model)
-    feed = inference.feeds(tagged, [inputs.parse_spec(spec) for spec in specs])
+    tagged = tags.read(model)
+    feed = session.feeds(tagged, [inputs.parse_spec(spec) for spec in specs])
     lap("tags and inputs (file, sidecar)")
-    settings = profile.Settings(runs, warmup, None, "all")
+    settings = Settings(runs, warmup, None, "all")
     with tempfile.TemporaryDirectory() as tmp:
-        session = inference._session(model, settings, Path(tmp))
+        ort_session = session._session(model, settings, Path(tmp))
         lap("session, the optimized graph saved")
         for _ in range(warmup + runs):
-            session.run(None, feed)
+            ort_session.run(None, feed)
         lap(f"{warmup} + {runs} runs, profiler on")
-        events = profile.trace_events(Path(session.end_profiling()).read_text())
-        lap(f"end_profiling, parse ({len(events)} events)")
+        found = events.trace_events(Path(ort_session.end_profiling()).read_text())
+        lap(f"end_profiling, parse ({len(found)} events)")
         optimized = onnxfile.read(Path(tmp) / "optimized.onnx")
-        placed = profile.attribute(tagged.graph.nodes, tagged.modules, optimized.nodes)
-        profile.aggregate(model.name, settings, profile.runs_of(events, warmup, runs), placed,
-                          tagged.classes)
+        placed = attribute.attribute(tagged.graph.nodes, tagged.by_node, optimized.nodes)
+        aggregate.aggregate(model.name, settings, events.runs_of(found, warmup, runs), placed,
+                            tagged.classes)
         lap("attribute, aggregate")
     plain = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     lap("a plain session (for comparison)")
@@ -93,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    parser.add_argument("--warmup", type=int, default=WARMUP)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--input", action="append", default=[])
     parser.add_argument("--phases", action="store_true")
@@ -110,7 +113,7 @@ def main() -> None:
             bare.append(seconds)
             runs_only.append(float(printed))
             inputs = [f"--input={spec}" for spec in args.input]
-            tool.append(timed([sys.executable, "-m", "modelexport.cli", "profile",
+            tool.append(timed([sys.executable, "-m", "modelexport", "profile",
                                str(args.model), "--runs", str(args.runs), "--warmup",
                                str(args.warmup), "--json", str(out), *inputs])[0])
             shares.append(json.loads(out.read_text())["attributed"])

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from modelexport.gate.stats import median_interval
+from modelexport.stats import median_interval
 
 MODELS = {"resnet-50": "resnet", "bert-base": "bert", "vit-base": "vit", "gpt2": "gpt2"}
 
@@ -111,7 +111,7 @@ def main() -> None:
         for name in args.models:
             model_type = MODELS.get(name, name)
             for exporter in args.exporters:
-                ours = [sys.executable, "-m", "modelexport.cli", "export", "--model-type",
+                ours = [sys.executable, "-m", "modelexport", "export", "--model-type",
                         model_type, "--exporter", exporter, "-o", str(work / "ours.onnx")]
                 run(ours)  # once first: the sidecar the bare side copies, and warm caches
                 spec = bare_spec(work / "ours.hierarchy.json", model_type, work / "bare.onnx")

@@ -14,7 +14,8 @@ from typing import Any
 from modelexport.environment import Environment
 from modelexport.gate import manifest, results
 from modelexport.gate.records import Failed, Measured, ModelResult, model_result_from_json
-from modelexport.gate.results import Kind, PullRequest, Results, Shard
+from modelexport.gate.results import Kind, Results, Shard
+from modelexport.github.actions import PullRequest
 from modelexport.onnxfile import TensorSig
 from modelexport.sources import Source
 from modelexport.structure import ModuleStructure, Structure
@@ -55,12 +56,12 @@ def config_args(name: str) -> list[str]:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, add_env: dict[str, str] | None = None,
             cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """``python -m modelexport.cli ARGS`` as a user runs it: a fresh process, offline.
+    """``python -m modelexport ARGS`` as a user runs it: a fresh process, offline.
     ``env`` replaces this process's environment (tests of GitHub Actions build their own);
     ``add_env`` adds to it."""
     base = {**os.environ, "HF_HUB_OFFLINE": "1"} if env is None else env
     environment = {**base, **(add_env or {})}
-    return subprocess.run([sys.executable, "-m", "modelexport.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "modelexport", *args], cwd=cwd,
                           env=environment, capture_output=True, text=True, timeout=timeout)
 
 

@@ -337,7 +337,7 @@ def test_light_install_checks_manifests_diffs_exports_and_names_the_missing_extr
             f"pip install 'modelexport[export] @ {ROOT.as_uri()}'") in gate.stderr
     for layers in (1, 2):
         export = subprocess.run(
-            [sys.executable, "-m", "modelexport.cli", "export", "--model-type", "bert",
+            [sys.executable, "-m", "modelexport", "export", "--model-type", "bert",
              "--config", f"hidden_size=32,num_hidden_layers={layers},num_attention_heads=2",
              "-o", f"bert-{layers}.onnx"], cwd=tmp_path, capture_output=True, text=True)
         assert export.returncode == 0, export.stderr

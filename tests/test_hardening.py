@@ -71,7 +71,7 @@ def test_results_equal_to_the_baseline_are_refused(tmp_path: Path) -> None:
 def test_eight_concurrent_baseline_updates_all_succeed(tmp_path: Path) -> None:
     current, _, _ = gate_documents(tmp_path, slower_by=1.0)
     target = tmp_path / "baseline.json"
-    procs = [subprocess.Popen([sys.executable, "-m", "modelexport.cli", "baseline", "update",
+    procs = [subprocess.Popen([sys.executable, "-m", "modelexport", "baseline", "update",
                                "--results", str(current), "--baseline", str(target)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(8)]
@@ -114,7 +114,7 @@ def test_a_killed_runner_takes_its_worker_with_it(tmp_path: Path) -> None:
     (tmp_path / "spy.py").write_text(SPY)
     (tmp_path / "models.yaml").write_text(
         "models:\n  - name: slow\n    source: {factory: \"spy:build\", kwargs: {sleep: 600}}\n")
-    runner = subprocess.Popen([sys.executable, "-m", "modelexport.cli", "check",
+    runner = subprocess.Popen([sys.executable, "-m", "modelexport", "check",
                                "models.yaml"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env={**os.environ,
                                                               "HF_HUB_OFFLINE": "1"})
@@ -235,7 +235,7 @@ def test_a_full_disk_loses_no_measurement_and_does_not_pass(tmp_path: Path) -> N
              f'ls -A {full} > listing.txt; cp {full}/results.json kept.json; exit $rc; }}')
     proc = subprocess.run(
         ["unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", sys.executable,
-         "-m", "modelexport.cli", "check", "models.yaml", "--results", f"{full}/results.json",
+         "-m", "modelexport", "check", "models.yaml", "--results", f"{full}/results.json",
          "--report-md", f"{full}/report.md"],
         cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
         text=True, timeout=600)
@@ -286,7 +286,7 @@ def test_two_runs_on_one_results_file_do_not_both_write_it(tmp_path: Path) -> No
     (tmp_path / "spy.py").write_text(SPY)
     (tmp_path / "models.yaml").write_text(
         "models:\n  - name: slow\n    source: {factory: \"spy:build\", kwargs: {sleep: 600}}\n")
-    first = subprocess.Popen([sys.executable, "-m", "modelexport.cli", "check", "models.yaml"],
+    first = subprocess.Popen([sys.executable, "-m", "modelexport", "check", "models.yaml"],
                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
     try:

@@ -1,4 +1,4 @@
-"""Repository hygiene that CI enforces: lint, and .ci/run running the README's command."""
+"""Repository hygiene that CI enforces: lint, types, and .ci/run running the README's command."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ def test_ruff_is_clean() -> None:
         [sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
         cwd=ROOT, capture_output=True, text=True,
     )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_types_check() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -10,18 +10,17 @@ is deterministic: signature, modules in path order, then the graph's totals.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from modelexport import modulepath
 from modelexport.escape import cell
 from modelexport.onnxfile import TensorSig
 from modelexport.structure import ModuleStructure, Structure
 
 TOP_OPS = 4  # ops named in a "new module" line before "..."
-_INDEX = re.compile(r"^\d+$")
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,9 @@ def _module_changes(before: dict[str, ModuleStructure], after: dict[str, ModuleS
 
 
 def _prefixes(path: str) -> list[str]:
-    """``a.b.c`` -> ``a``, ``a.b``, ``a.b.c``: the ancestors, outermost first, and itself.
-    A new module's row is at the first of them the other side has nothing under."""
-    parts = path.split(".")
-    return [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    """``a.b.c`` -> ``a``, ``a.b``, ``a.b.c``: the ancestors below the root, outermost first,
+    and itself. A new module's row is at the first of them the other side has nothing under."""
+    return modulepath.lineage(path)[1:] or [path]
 
 
 def _subtree(word: str, top: ModuleStructure | None, members: list[ModuleStructure]) -> str:
@@ -114,41 +112,17 @@ def fold(changes: Iterable[tuple[str, str]]) -> list[Row]:
     """Rows of changes, those that differ only in numeric path segments folded."""
     groups: dict[tuple[str, str], list[str]] = {}
     for path, what in changes:
-        groups.setdefault((pattern(path), what), []).append(path)
+        groups.setdefault((modulepath.pattern(path), what), []).append(path)
     rows = []
     for (_, what), members in groups.items():
-        members.sort(key=lambda m: _natural(m.split(".")))
-        first = _natural(members[0].split("."))
+        members.sort(key=modulepath.natural_order)
+        first = modulepath.natural_order(members[0])
         if len(members) == 1:
             rows.append((first, Row(members[0] or "(root)", what)))
         else:
-            rows.append((first, Row(folded_name(members), f"{what} (each)", len(members))))
+            rows.append((first, Row(modulepath.folded_name(members), f"{what} (each)",
+                                    len(members))))
     return [row for _, row in sorted(rows, key=lambda item: (item[0], item[1].what))]
-
-
-def pattern(path: str) -> str:
-    """The module path with its numeric segments (layer indices) as '#'."""
-    return ".".join("#" if _INDEX.match(p) else p for p in path.split("."))
-
-
-def folded_name(paths: list[str]) -> str:
-    """One name for paths that differ only in numeric segments: encoder.layer.{0..11}.output."""
-    split = [path.split(".") for path in paths]
-    return ".".join(_indices({parts[i] for parts in split}) if _INDEX.match(part) else part
-                    for i, part in enumerate(split[0])) or "(root)"
-
-
-def _natural(parts: list[str]) -> tuple[tuple[int, int, str], ...]:
-    return tuple((0, int(p), "") if _INDEX.match(p) else (1, 0, p) for p in parts)
-
-
-def _indices(values: set[str]) -> str:
-    numbers = sorted(int(v) for v in values)
-    if len(numbers) == 1:
-        return str(numbers[0])
-    if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
-        return f"{{{numbers[0]}..{numbers[-1]}}}"
-    return "{" + ",".join(map(str, numbers)) + "}"
 
 
 # --- signature and totals --------------------------------------------------------------

@@ -24,7 +24,7 @@ TIMED_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime", "onnxscript")
 FINGERPRINT = ("tool", "python", "libraries", "os", "cpu", "cores")
 
 
-@functools.cache  # reading package metadata costs ~10 ms; versions do not change in a run
+@functools.cache  # reading package metadata is slow; versions do not change in a run
 def library_versions() -> dict[str, str | None]:
     from importlib import metadata as importlib_metadata
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -193,7 +193,7 @@ def _rule(name: str, config: Any, batch: int) -> InputSpec | None:
 
 
 def default_specs(
-    model: torch.nn.Module, config: Any, overrides: list[InputSpec] = (), batch: int = 1
+    model: torch.nn.Module, config: Any, overrides: Sequence[InputSpec] = (), batch: int = 1
 ) -> list[InputSpec]:
     """Specs for every forward parameter we know how to fill, plus the explicit ones.
 
@@ -274,9 +274,7 @@ def arrays(specs: list[InputSpec], seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
-        rule = _rule(spec.name, None, 1)
-        low = spec.low if spec.low is not None else rule.low if rule else 0.0
-        high = spec.high if spec.high is not None else rule.high if rule else 1.0
+        low, high = _bounds(spec)
         if spec.dtype in ("float32", "float16"):
             values = low + rng.random(spec.shape) * (high - low)
             feeds[spec.name] = values.astype(spec.dtype)
@@ -286,3 +284,11 @@ def arrays(specs: list[InputSpec], seed: int = 0) -> dict[str, Any]:
             top = max(int(high), int(low) + 1)
             feeds[spec.name] = rng.integers(int(low), top, spec.shape).astype(spec.dtype)
     return feeds
+
+
+def _bounds(spec: InputSpec) -> tuple[float, float]:
+    """The range values are drawn from: the spec's, else its name's rule's, else [0, 1)."""
+    rule = _rule(spec.name, None, 1)
+    low = next(v for v in (spec.low, rule.low if rule else None, 0.0) if v is not None)
+    high = next(v for v in (spec.high, rule.high if rule else None, 1.0) if v is not None)
+    return low, high

@@ -2,7 +2,7 @@
 
 An ONNX file is one protobuf ``ModelProto``. Its weights sit in ``raw_data`` fields of the
 initializers; walking the messages field by field over a memory map skips those payloads
-by their length, so a 440 MB bert-base file is read for its graph in milliseconds and
+by their length, so the graph of a file of hundreds of MB is read in milliseconds and
 its weights never leave the disk. Field numbers are those of ``onnx.proto`` (stable since
 IR version 3). ``htp/wire.py`` splices tags into serialized models with the same walker.
 """

@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 import urllib.parse
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,33 +118,35 @@ def from_cli(
     config: list[str],
     revision: str | None,
     seed: int,
-    model_class: str,
+    model_class: str | None,
     trust_remote_code: bool,
     factory: str | None = None,
     python_path: tuple[str, ...] = (),
 ) -> Source:
     """Build a Source from ``export`` arguments: MODEL is a directory or a hub id;
     ``--config`` gives a config's overrides or a factory's keyword arguments."""
-    common = {"seed": seed, "model_class": model_class, "trust_remote_code": trust_remote_code}
+    common = Source("local", seed=seed, model_class=model_class or Source.model_class,
+                    trust_remote_code=trust_remote_code)
     if sum(map(bool, (model, model_type, factory))) > 1:
         raise UsageError("give one of MODEL, --model-type or --factory")
     if model_type:
-        return Source("config", model_type=model_type, config=parse_overrides(config), **common)
+        return replace(common, kind="config", model_type=model_type,
+                       config=parse_overrides(config))
     if factory:
         if not _FACTORY.match(factory):
             raise UsageError(f"--factory {factory!r}: expected pkg.module:function")
-        return Source("factory", factory=factory, kwargs=parse_overrides(config),
-                      python_path=tuple(str(Path(p).absolute()) for p in python_path or (".",)),
-                      **common)
+        return replace(common, kind="factory", factory=factory, kwargs=parse_overrides(config),
+                       python_path=tuple(str(Path(p).absolute())
+                                         for p in python_path or (".",)))
     if not model:
         raise UsageError("give a MODEL (hub id or directory), --model-type or --factory")
     if config:
         raise UsageError("--config goes with --model-type or --factory")
     if Path(model).is_dir():
-        return Source("local", path=model, **common)
+        return replace(common, path=model)
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise UsageError(f"{model}: no such directory")
-    return Source("hub", id=model, revision=revision, **common)
+    return replace(common, kind="hub", id=model, revision=revision)
 
 
 def load(source: Source) -> LoadedModel:
@@ -235,7 +237,7 @@ def _from_factory(source: Source) -> tuple[torch.nn.Module, dict[str, torch.Tens
 
 def _hub_resolves() -> bool:
     """Whether the hub's host name resolves. Where it does not (no network), the hub client
-    retried five times, 26 s, before it looked in its cache; the cache is all there is."""
+    retries for tens of seconds before it looks in its cache; the cache is all there is."""
     host = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
         socket.getaddrinfo(host.hostname or "huggingface.co", host.port or 443)

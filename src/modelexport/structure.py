@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelexport import onnxfile, sidecar
-from modelexport.errors import UsageError
+from modelexport import tags
 from modelexport.onnxfile import Skeleton, TensorSig
 
 
@@ -79,34 +78,8 @@ def _sig(data: dict[str, Any]) -> TensorSig:
 
 def of_file(path: Path) -> Structure:
     """The structure of a tagged ONNX file (tags in the file, else in its sidecar)."""
-    skeleton = onnxfile.read(path)
-    tags = _tags_in_file(skeleton)
-    if tags is None:
-        tags = _tags_in_sidecar(path, skeleton)
-    return summarize(skeleton, *tags)
-
-
-def _tags_in_file(skeleton: Skeleton) -> tuple[list[str | None], dict[str, str]] | None:
-    modules: list[str | None] = []
-    classes: dict[str, str] = {}
-    for node in skeleton.nodes:
-        path = node.props.get(sidecar.MODULE_KEY)
-        modules.append(path)
-        if path is not None:
-            classes[path] = node.props.get(sidecar.CHAIN_KEY, "").rpartition("/")[2]
-    return (modules, classes) if classes else None
-
-
-def _tags_in_sidecar(path: Path, skeleton: Skeleton
-                     ) -> tuple[list[str | None], dict[str, str]]:
-    beside = sidecar.sidecar_path(path)
-    if not beside.is_file():
-        raise UsageError(f"{path}: no module tags (not exported by modelexport, or with "
-                         f"--clean and no {beside.name} beside it)")
-    record = sidecar.read(beside)
-    if [n.name for n in record.nodes] != [n.name for n in skeleton.nodes]:
-        raise UsageError(f"{beside}: lists other nodes than {path.name}")
-    return [n.module for n in record.nodes], {m.path: m.cls for m in record.modules}
+    tagged = tags.read(path)
+    return summarize(tagged.graph, list(tagged.modules), tagged.classes)
 
 
 def summarize(skeleton: Skeleton, modules: list[str | None], classes: dict[str, str]

@@ -85,7 +85,7 @@ def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
             source: {config: {model_type: bert, num_hidden_layers: 24}}
         """))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelexport.cli", "check", "models.yaml", "--results", "r.json"],
+        [sys.executable, "-m", "modelexport", "check", "models.yaml", "--results", "r.json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )

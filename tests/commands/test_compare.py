@@ -3,8 +3,12 @@ summary, outputs, annotations and PR comment (a real HTTP server on 127.0.0.1). 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from modelexport import schemas
+from modelexport.publish.formats import FORMATS
 
 from fake_github import FakeGitHub, actions_env, assert_not_leaked, parse_outputs
 from harness import TWO_MODELS, gate_documents, run_cli
@@ -72,3 +76,21 @@ def test_merge_job_first_run_without_a_baseline_calls_every_model_new(tmp_path: 
     assert proc.returncode == 0, proc.stderr
     assert "no baseline at none-yet.json: every model is new" in proc.stdout
     assert "modelexport: 2 new" in proc.stdout
+
+
+def test_every_report_format_goes_to_its_option_or_to_the_report_folder(tmp_path: Path
+                                                                        ) -> None:
+    current, baseline, manifest_path = gate_documents(tmp_path, slower_by=1.3)
+    proc = run_cli("compare", str(current), str(baseline), "--manifest", str(manifest_path),
+                   "--report-dir", "out", "--report-json", "mine.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(shown.file for shown in FORMATS.values() if shown.name != "json")
+    document = json.loads((tmp_path / "mine.json").read_text())
+    assert schemas.schema_errors(document, schemas.REPORT) == []
+    assert [(m["name"], m["verdict"]) for m in document["models"]] == [
+        ("steady", "unchanged"), ("slower", "regressed")]
+    assert "| 🔴 | `slower` |" in (tmp_path / "out" / "report.md").read_text()
+    # The schema holds the report to its shape: a verdict it does not know is refused.
+    document["models"][0]["verdict"] = "fine"
+    assert schemas.schema_errors(document, schemas.REPORT)

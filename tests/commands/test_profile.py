@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelexport import profile
+from modelexport.commands import profile as command
+from modelexport.inference.records import Profile, Settings
 
 from harness import one_error_line, run_cli
 
@@ -26,8 +27,8 @@ def test_profile_prints_modules_and_writes_json_markdown_and_an_overlay(exports,
     assert lines[1].split()[:3] == ["module", "class", "self"]
     assert lines[2].startswith("(root)") and "100.0%" in lines[2]
     assert any(line.strip().startswith("encoder ") for line in lines)
-    found = profile.Profile.from_json(json.loads((tmp_path / "p.json").read_text()))
-    assert found.settings == profile.Settings(5, profile.DEFAULT_WARMUP, 1, "all")
+    found = Profile.from_json(json.loads((tmp_path / "p.json").read_text()))
+    assert found.settings == Settings(5, command.WARMUP, 1, "all")
     assert "| `encoder.layer.0` | BertLayer |" in (tmp_path / "p.md").read_text()
     assert list(json.loads((tmp_path / "me.json").read_text())) == ["main_graph"]
 

@@ -8,6 +8,7 @@ import pytest
 
 from modelexport.gate import compare
 from modelexport.gate.compare import Policy
+from modelexport.gate.latency import ModuleDelta
 from modelexport.gate.manifest import (
     AllowRegression,
     InferencePolicy,
@@ -16,7 +17,6 @@ from modelexport.gate.manifest import (
 )
 from modelexport.gate.records import Failed
 from modelexport.onnxfile import TensorSig
-from modelexport.profile import ModuleDelta
 from modelexport.sidecar import Parity, Validation
 
 from harness import HIDDEN, SDPA, results_of, toy_structure
@@ -32,44 +32,44 @@ def verdict(current, baseline, policy=None, comparable=True) -> compare.Verdict:
 
 def test_known_regression() -> None:
     v = verdict(record([1.21, 1.19, 1.25, 1.22, 1.20]), record(STEADY))
-    assert v.verdict == "regressed"
+    assert v.outcome == "regressed"
     assert v.reasons[0].startswith("time +19.8 %")
     assert v.time.p_value == pytest.approx(1 / 252)
 
 
 def test_noisy_but_unchanged() -> None:
     v = verdict(record([1.02, 1.25, 0.97, 1.12, 1.08]), record([1.00, 1.30, 0.95, 1.10, 1.05]))
-    assert v.verdict == "unchanged"
+    assert v.outcome == "unchanged"
 
 
 def test_slower_but_not_significant_is_unchanged() -> None:
     # +15 % median, but the samples interleave: noise, not a regression.
     v = verdict(record([0.9, 1.15, 1.4, 1.2, 1.3]), record([1.0, 1.35, 0.95, 1.1, 1.45]))
-    assert v.verdict == "unchanged"
+    assert v.outcome == "unchanged"
 
 
 def test_too_few_samples_need_separate_ranges() -> None:
-    assert verdict(record([1.3, 1.4, 1.35]), record([1.0, 1.1, 1.05])).verdict == "regressed"
-    assert verdict(record([1.3, 1.04, 1.35]), record([1.0, 1.1, 1.05])).verdict == "unchanged"
+    assert verdict(record([1.3, 1.4, 1.35]), record([1.0, 1.1, 1.05])).outcome == "regressed"
+    assert verdict(record([1.3, 1.04, 1.35]), record([1.0, 1.1, 1.05])).outcome == "unchanged"
 
 
 def test_floor_ignores_tiny_absolute_slowdowns() -> None:
     fast = [0.010, 0.0102, 0.0099, 0.0101, 0.0103]
     slow = [0.013, 0.0131, 0.0132, 0.0133, 0.0134]
-    assert verdict(record(slow), record(fast)).verdict == "unchanged"
+    assert verdict(record(slow), record(fast)).outcome == "unchanged"
     no_floor = Policy(Thresholds(floor=0.0))
-    assert verdict(record(slow), record(fast), no_floor).verdict == "regressed"
+    assert verdict(record(slow), record(fast), no_floor).outcome == "regressed"
 
 
 def test_improvement() -> None:
-    assert verdict(record([0.8, 0.81, 0.79, 0.8, 0.82]), record(STEADY)).verdict == "improved"
+    assert verdict(record([0.8, 0.81, 0.79, 0.8, 0.82]), record(STEADY)).outcome == "improved"
 
 
 def test_new_missing_failed() -> None:
-    assert verdict(record(STEADY), None).verdict == "new"
-    assert verdict(None, record(STEADY)).verdict == "missing"
+    assert verdict(record(STEADY), None).outcome == "new"
+    assert verdict(None, record(STEADY)).outcome == "missing"
     failed = verdict(Failed("timed out after 5 s", 5.0), record(STEADY))
-    assert (failed.verdict, failed.reasons) == ("failed", ("timed out after 5 s",))
+    assert (failed.outcome, failed.reasons) == ("failed", ("timed out after 5 s",))
 
 
 def test_health_gates_fail_the_model() -> None:
@@ -77,38 +77,38 @@ def test_health_gates_fail_the_model() -> None:
                                      passed=False))
     v = verdict(record(STEADY, validation=parity.to_json(), schema_valid=False),
                 record(STEADY))
-    assert v.verdict == "failed"
+    assert v.outcome == "failed"
     assert v.reasons == ("sidecar does not validate against its schema",
                          "onnxruntime differs from PyTorch by 0.3")
 
 
 def test_tag_node_and_size_growth_regress() -> None:
     v = verdict(record(STEADY, unattributed=3, nodes=110, onnx_bytes=1100), record(STEADY))
-    assert v.verdict == "regressed"
+    assert v.outcome == "regressed"
     assert v.reasons == ("unattributed nodes 0 -> 3", "nodes 100 -> 110",
                          "ONNX size 1000 -> 1100 bytes")
-    assert verdict(record(STEADY, nodes=104), record(STEADY)).verdict == "unchanged"
+    assert verdict(record(STEADY, nodes=104), record(STEADY)).outcome == "unchanged"
 
 
 def test_accepted_until_its_date_then_regressed_again() -> None:
     slow = record([1.21, 1.19, 1.25, 1.22, 1.20])
     ok = Policy(allow=AllowRegression("new attention kernel", datetime.date(2026, 12, 31)))
     v = verdict(slow, record(STEADY), ok)
-    assert (v.verdict, v.accepted) == ("accepted", "new attention kernel")
+    assert (v.outcome, v.accepted) == ("accepted", "new attention kernel")
     expired = Policy(allow=AllowRegression("old", datetime.date(2026, 11, 1)))
-    assert verdict(slow, record(STEADY), expired).verdict == "regressed"
+    assert verdict(slow, record(STEADY), expired).outcome == "regressed"
 
 
 def test_other_environment_is_not_comparable() -> None:
     v = verdict(record([1.21, 1.19, 1.25, 1.22, 1.20]), record(STEADY), comparable=False)
-    assert v.verdict == "not-comparable"
+    assert v.outcome == "not-comparable"
 
 
 def test_compare_covers_both_sides_and_fails_only_on_regressions_and_failures() -> None:
     results = results_of({"a": record(STEADY), "b": record([1.3, 1.31, 1.29, 1.32, 1.3])})
     baseline = results_of({"b": record(STEADY), "c": record(STEADY)})
     verdicts = compare.compare(results, baseline, {}, TODAY, True)
-    assert [(v.name, v.verdict) for v in verdicts] == [
+    assert [(v.name, v.outcome) for v in verdicts] == [
         ("a", "new"), ("b", "regressed"), ("c", "missing")]
     assert compare.failed(verdicts)
     assert not compare.failed(verdicts[:1] + verdicts[2:])
@@ -121,40 +121,40 @@ def test_a_signature_change_regresses_names_itself_and_can_be_accepted() -> None
     before = record(STEADY, structure=toy_structure(2).to_json())
     after = record(STEADY, structure=toy_structure(2, outputs=(HIDDEN, EXTRA)).to_json())
     v = verdict(after, before)
-    assert v.verdict == "regressed"
+    assert v.outcome == "regressed"
     assert v.reasons == ("signature: output 'pooler_output' added (float32 [batch, 64])",)
     accepted = Policy(allow=AllowRegression("a new output", datetime.date(2026, 12, 31)))
-    assert verdict(after, before, accepted).verdict == "accepted"
+    assert verdict(after, before, accepted).outcome == "accepted"
     shown = Policy(structure=StructurePolicy(signature="report"))
     v = verdict(after, before, shown)
-    assert v.verdict == "unchanged" and v.structure and not v.structure.identical
+    assert v.outcome == "unchanged" and v.structure and not v.structure.identical
 
 
 def test_graph_changes_are_reported_and_fail_only_where_the_manifest_asks() -> None:
     before = record(STEADY, structure=toy_structure(2).to_json())
     after = record(STEADY, structure=toy_structure(2, attention=SDPA).to_json())
     v = verdict(after, before)
-    assert v.verdict == "unchanged" and v.structure is not None
+    assert v.outcome == "unchanged" and v.structure is not None
     assert [r.where for r in v.structure.modules] == ["encoder.layer.{0,1}.attention.self"]
     strict = Policy(structure=StructurePolicy(graph="fail"))
     v = verdict(after, before, strict)
-    assert v.verdict == "regressed" and v.reasons[0].startswith("graph: 1 module change(s)")
+    assert v.outcome == "regressed" and v.reasons[0].startswith("graph: 1 module change(s)")
 
 
 def test_the_structure_gates_across_machines_where_timings_cannot() -> None:
     before = record(STEADY, structure=toy_structure(2).to_json())
     grown = record(STEADY, structure=toy_structure(2, outputs=(HIDDEN, EXTRA)).to_json())
-    assert verdict(grown, before, comparable=False).verdict == "regressed"
+    assert verdict(grown, before, comparable=False).outcome == "regressed"
     same = verdict(record(STEADY, structure=toy_structure(2).to_json()), before,
                    comparable=False)
-    assert (same.verdict, same.timed, same.compared) == ("not-comparable", False, True)
+    assert (same.outcome, same.timed, same.compared) == ("not-comparable", False, True)
 
 
 def test_a_baseline_without_structure_leaves_it_unknown_not_failed() -> None:
     v = verdict(record(STEADY, structure=toy_structure(2).to_json()), record(STEADY))
-    assert (v.verdict, v.structure, v.compared) == ("unchanged", None, True)
+    assert (v.outcome, v.structure, v.compared) == ("unchanged", None, True)
     v = verdict(record(STEADY), record(STEADY), comparable=False)
-    assert (v.verdict, v.compared) == ("not-comparable", False)
+    assert (v.outcome, v.compared) == ("not-comparable", False)
 
 
 def latency(samples: list[float], **modules: tuple[float, float]) -> dict:
@@ -176,11 +176,11 @@ def test_slower_inference_regresses_and_names_the_modules_that_moved() -> None:
               "encoder__layer__1__intermediate": (3.4, 3.4)}
     v = verdict(record(STEADY, inference=latency([x * 1.3 for x in BASE_MS], **slower)),
                 record(STEADY, inference=latency(BASE_MS, **LAYERS)), INFERENCE)
-    assert v.verdict == "regressed"
-    assert v.reasons == ("inference +30.0 % (10.000 ms -> 13.000 ms a run)",)
+    assert v.outcome == "regressed"
+    assert v.reasons == ("inference +30.0 % (10.000 ms -> 13.000 ms)",)
     # Both layers' intermediate modules fold into one row, and it leads.
     assert v.moved[0] == ModuleDelta("encoder.layer.{0,1}.intermediate", 4.0, 6.9, 2)
-    assert v.inference is not None and v.inference.significant
+    assert v.inference is not None and v.inference.direction == "worse"
 
 
 def test_a_machine_slowed_between_runs_regresses_though_most_runs_are_not() -> None:
@@ -192,34 +192,34 @@ def test_a_machine_slowed_between_runs_regresses_though_most_runs_are_not() -> N
     assert sorted(hogged)[25] == sorted(steady)[25]
     v = verdict(record(STEADY, inference=latency(hogged)),
                 record(STEADY, inference=latency(steady)), INFERENCE)
-    assert v.verdict == "regressed" and v.reasons[0].startswith("inference +")
+    assert v.outcome == "regressed" and v.reasons[0].startswith("inference +")
     assert v.inference is not None and v.inference.ratio > 1.9
 
 
 def test_inference_within_noise_or_under_the_floor_is_unchanged() -> None:
     same = verdict(record(STEADY, inference=latency([x * 1.02 for x in BASE_MS], **LAYERS)),
                    record(STEADY, inference=latency(BASE_MS, **LAYERS)), INFERENCE)
-    assert same.verdict == "unchanged" and same.moved == ()
+    assert same.outcome == "unchanged" and same.moved == ()
     tiny = [0.050, 0.052, 0.049, 0.050, 0.053, 0.050, 0.051, 0.050]
     half_again = [x * 1.5 for x in tiny]
     floored = verdict(record(STEADY, inference=latency(half_again)),
                       record(STEADY, inference=latency(tiny)), INFERENCE)
-    assert floored.verdict == "unchanged"  # +50 %, but 0.025 ms is under the 0.1 ms floor
+    assert floored.outcome == "unchanged"  # +50 %, but 0.025 ms is under the 0.1 ms floor
     fine = Policy(inference=InferencePolicy(floor_ms=0.01))
     assert verdict(record(STEADY, inference=latency(half_again)),
-                   record(STEADY, inference=latency(tiny)), fine).verdict == "regressed"
+                   record(STEADY, inference=latency(tiny)), fine).outcome == "regressed"
 
 
 def test_inference_is_compared_only_alike_and_where_the_manifest_asks() -> None:
     slower = latency([x * 1.5 for x in BASE_MS])
     base = record(STEADY, inference=latency(BASE_MS))
-    assert verdict(record(STEADY, inference=slower), base).verdict == "unchanged"  # not asked
+    assert verdict(record(STEADY, inference=slower), base).outcome == "unchanged"  # not asked
     other = {**slower, "settings": {**slower["settings"], "threads": 4}}
     v = verdict(record(STEADY, inference=other), base, INFERENCE)
-    assert v.verdict == "unchanged" and v.inference is None  # other settings
+    assert v.outcome == "unchanged" and v.inference is None  # other settings
     v = verdict(record(STEADY, inference=slower), base, INFERENCE, comparable=False)
-    assert v.verdict == "not-comparable" and v.inference is None
+    assert v.outcome == "not-comparable" and v.inference is None
     faster = {**LAYERS, "encoder__layer__0__attention": (1.0, 1.0)}
     v = verdict(record(STEADY, inference=latency([x / 1.5 for x in BASE_MS], **faster)), base,
                 INFERENCE)
-    assert v.verdict == "improved" and v.moved
+    assert v.outcome == "improved" and v.moved

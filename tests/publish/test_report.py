@@ -6,8 +6,8 @@ import json
 
 from modelexport import diff
 from modelexport.gate.compare import Outcome, Verdict
-from modelexport.gate.stats import TimeComparison
-from modelexport.profile import ModuleDelta
+from modelexport.gate.latency import ModuleDelta
+from modelexport.gate.metric import Change
 from modelexport.publish import report
 
 from harness import LINEAR, SDPA, measured, results_of, toy_structure
@@ -22,8 +22,10 @@ def test_markdown_report_for_100_models_stays_under_60_kb_and_says_so() -> None:
     text = report.markdown(verdicts, results, None, [], "update hint")
     assert len(text.encode()) <= report.LIMIT
     assert "_Truncated:" in text
-    three = results_of({f"model-{i:03d}": measured(STEADY) for i in range(3)})
+    three = results_of({f"model-{i:03d}": measured(STEADY, peak_rss_bytes=1_523_000_000)
+                        for i in range(3)})
     small = report.markdown(verdicts[:3], three, None, ["a note"], "update hint")
+    assert "| `model-000` | 1.00 |" in small and " | 1,523 MB |" in small
     assert "_Truncated:" not in small and "<details><summary>Environment" in small
     assert "> a note" in small
     assert len(report.as_json(verdicts, []).encode()) < 60_000
@@ -68,8 +70,10 @@ def test_where_inference_moved_shows_for_the_models_whose_latency_moved() -> Non
     moved = (ModuleDelta("encoder.layer.{0..11}.intermediate.dense", 24.0, 96.0, 12),
              ModuleDelta("encoder.layer.{0..11}.output.`dense|x`", 24.0, 90.0, 12))
     slower = Verdict("bert", Outcome.REGRESSED, ("inference +180.0 % (50.0 ms -> 140.0 ms)",),
-                     inference=TimeComparison(2.8, 90.0, 0.0001, True), moved=moved, timed=True)
-    steady = Verdict("vit", Outcome.UNCHANGED, inference=TimeComparison(1.0, 0.0, 0.5, False),
+                     changes=(Change("inference", "ms", 50.0, 140.0, 2.8, 0.0001, "worse"),),
+                     moved=moved, timed=True)
+    steady = Verdict("vit", Outcome.UNCHANGED,
+                     changes=(Change("inference", "ms", 50.0, 50.0, 1.0, 0.5, "same"),),
                      timed=True)
     text = report.terminal([slower, steady], [])
     assert ("bert: inference +180.0 %; where it moved (own ms of a typical run):\n"

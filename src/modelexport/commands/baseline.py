@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from pathlib import Path
 
-from modelexport.gate import results
+from modelexport.commands import Subcommands
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Args:
+    results: Path
+    baseline: Path
+
+
+def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    baseline = commands.add_parser("baseline", parents=[common], help="manage the baseline")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
+    update = baseline_commands.add_parser(
+        "update", parents=[common], help="make results the new baseline",
+        description="Write RESULTS into BASELINE (atomically). Models that failed in RESULTS "
+        "keep their previous baseline entry.",
+    )
+    update.add_argument("--results", type=Path, required=True)
+    update.add_argument("--baseline", type=Path, required=True)
+    update.set_defaults(run=run, arguments=Args)
+
+
+def run(args: Args) -> int:
+    from modelexport.gate import results
+
     results.write_baseline(results.load(args.results, kind="results"), args.baseline)
     print(f"baseline written: {args.baseline}")
     return 0

@@ -9,19 +9,62 @@ import math
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport import jsonfile
-from modelexport.commands import console
-from modelexport.commands.compare import targets
-from modelexport.errors import MissingExtraError, ModelExportError, UsageError
-from modelexport.gate import judge, manifest, results, runner, shards
-from modelexport.publish import deliver, github, report
+from modelexport.commands import Subcommands, reporting
+from modelexport.errors import UsageError
 
+# The one folder a run writes to unless told otherwise (the action's output-dir too).
+DEFAULT_RESULTS = Path("modelexport-out") / "results.json"
 REPEATS_LIMIT = 100  # as the manifest's schema allows
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Args(reporting.ReportArgs):
+    manifest: Path
+    baseline: Path | None
+    results: Path
+    select: list[str]
+    shard: str | None
+    update_baseline: bool
+    repeats: int | None
+    threshold: float | None
+
+
+def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    check = commands.add_parser(
+        "check", parents=[common], help="the gate: export a manifest's models, compare, verdict",
+        description="Export every model of MANIFEST (each in its own process), measure, "
+        "compare with the baseline and fail on a regression. Exit 0 pass, 1 regression or "
+        "failure, 2 usage or manifest error.",
+    )
+    check.add_argument("manifest", type=Path)
+    check.add_argument("--baseline", type=Path, help="baseline JSON to compare with")
+    check.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                       help="where to write this run's results (default: %(default)s)")
+    check.add_argument("--select", action="append", default=[], metavar="TAG",
+                       help="only models with this tag (repeatable)")
+    check.add_argument("--shard", metavar="I/N",
+                       help="run only shard I of N, balanced by the baseline's durations")
+    check.add_argument("--update-baseline", action="store_true",
+                       help="write this run's results into --baseline afterwards")
+    check.add_argument("--repeats", type=int, metavar="N",
+                       help="measured exports per model, for every model (default: manifest)")
+    check.add_argument("--threshold", type=float, metavar="FRACTION",
+                       help="allowed slowdown of the median for every model, e.g. 0.10 "
+                       "(default: manifest, else 0.10)")
+    reporting.add_options(check)
+    check.set_defaults(run=run, arguments=Args)
+
+
+def run(args: Args) -> int:
+    from modelexport.commands import console
+    from modelexport.errors import MissingExtraError, ModelExportError
+    from modelexport.gate import judge, manifest, results, runner, shards
+    from modelexport.github import actions
+    from modelexport.publish import deliver, report
+
     _refuse_meaningless(args)
     _refuse_unwritable(args)
     if importlib.util.find_spec("torch") is None:  # say so once, not once per model
@@ -38,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         done = runner.run_manifest(loaded, specs, args.results, console.ProgressPrinter(),
-                                   shard, github.pull_request(os.environ))
+                                   shard, actions.pull_request(os.environ))
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
@@ -48,20 +91,21 @@ def run(args: argparse.Namespace) -> int:
                             scope={spec.name for spec in specs})
     print(f"results: {args.results}")
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
-    console.announce(deliver.publish(judgement, targets(args, args.results), loaded,
-                                     os.environ))
+    console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline),
+                                     loaded, os.environ))
     if done.unsaved:
         # The report above is all that is left of this run: it must not pass, nor become
         # a baseline.
         raise ModelExportError(f"--results {args.results}: not saved ({done.unsaved}); "
                                "the report above is this run's only record")
     if args.update_baseline:
+        assert args.baseline is not None  # _refuse_meaningless
         results.write_baseline(current, args.baseline)
         print(f"baseline written: {args.baseline}")
     return 1 if judgement.failed else 0
 
 
-def _refuse_meaningless(args: argparse.Namespace) -> None:
+def _refuse_meaningless(args: Args) -> None:
     if args.update_baseline and args.baseline is None:
         raise UsageError("--update-baseline needs --baseline FILE")
     if args.repeats is not None and args.repeats < 1:
@@ -75,12 +119,14 @@ def _refuse_meaningless(args: argparse.Namespace) -> None:
         raise UsageError(f"--repeats {args.repeats}: at most {REPEATS_LIMIT}")
 
 
-def _refuse_unwritable(args: argparse.Namespace) -> None:
+def _refuse_unwritable(args: Args) -> None:
     """Where this run writes must be writable before the first model is exported: a run
     that measured for an hour and then cannot save is an hour lost."""
-    summary = os.environ.get("GITHUB_STEP_SUMMARY") if github.in_actions(os.environ) else None
-    jsonfile.ensure_writable(("--results", args.results), ("--report-md", args.report_md),
-                             ("--report-json", args.report_json),
+    from modelexport import jsonfile
+    from modelexport.github import actions
+
+    summary = os.environ.get("GITHUB_STEP_SUMMARY") if actions.in_actions(os.environ) else None
+    jsonfile.ensure_writable(("--results", args.results), *args.outputs(),
                              ("--baseline", args.baseline if args.update_baseline else None),
                              ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None))
 

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 from modelexport.escape import printable
 from modelexport.gate.runner import Progress
-from modelexport.publish import github
-from modelexport.publish.github import Annotation
+from modelexport.github import actions
+from modelexport.github.actions import Annotation
 
 
 def announce(notes: Sequence[Annotation]) -> None:
     """Annotations as workflow commands in Actions, else plain lines (warnings to stderr)."""
-    if github.in_actions(os.environ):
-        for line in github.workflow_commands(list(notes)):
+    if actions.in_actions(os.environ):
+        for line in actions.workflow_commands(list(notes)):
             print(line, flush=True)
         return
     for note in notes:

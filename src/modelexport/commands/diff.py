@@ -9,30 +9,61 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from modelexport import diff, escape, sidecar, structure
+from modelexport.commands import Subcommands
 from modelexport.errors import UsageError
-from modelexport.gate import results
-from modelexport.gate.records import Failed
-from modelexport.structure import Structure
 
-RENDER: dict[str, Callable[[diff.StructureDiff], str]] = {
-    "text": diff.as_text, "markdown": diff.as_markdown, "json": diff.as_json}
+if TYPE_CHECKING:
+    from modelexport.structure import Structure
+
+Format = Literal["text", "markdown", "json"]
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Args:
+    old: Path
+    new: Path
+    model: str | None
+    format: Format
+
+
+def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    diff = commands.add_parser(
+        "diff", parents=[common], help="what changed in the graph between two exports",
+        description="Compare the structure of two exports per module: OLD and NEW are each "
+        "a tagged ONNX file, its .hierarchy.json sidecar, or a results or baseline file "
+        "(with --model). Repeated layers that changed alike fold into one line. Exit 0 "
+        "identical, 1 different, 2 usage error. Needs no torch.",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD")
+    diff.add_argument("new", type=Path, metavar="NEW")
+    diff.add_argument("--model", metavar="NAME",
+                      help="the model to compare, in results or baseline files")
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                      help="default: %(default)s")
+    diff.set_defaults(run=run, arguments=Args)
+
+
+def run(args: Args) -> int:
+    from modelexport import diff, escape
+
+    render = {"text": diff.as_text, "markdown": diff.as_markdown, "json": diff.as_json}
     before = structure_of(args.old, args.model)
     after = structure_of(args.new, args.model)
     found = diff.diff(before, after)
-    text = RENDER[args.format](found)
+    text = render[args.format](found)
     # Module paths and output names come from the files: no terminal control from them.
     print(escape.printable_lines(text) if args.format == "text" else text, end="")
     return 0 if found.identical else 1
 
 
 def structure_of(path: Path, model: str | None) -> Structure:
+    from modelexport import sidecar, structure
+    from modelexport.gate import results
+
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     with path.open("rb") as file:
@@ -56,6 +87,9 @@ def structure_of(path: Path, model: str | None) -> Structure:
 
 
 def _from_results(path: Path, model: str | None) -> Structure:
+    from modelexport.gate import results
+    from modelexport.gate.records import Failed
+
     document = results.load(path)
     if model is None:
         if len(document.models) != 1:

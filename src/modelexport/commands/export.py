@@ -3,14 +3,90 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from pathlib import Path
 
-from modelexport import inputs, sources
-from modelexport.cli import quiet_libraries
+from modelexport.commands import Subcommands
 from modelexport.errors import MissingExtraError, UsageError
-from modelexport.htp.options import ExportOptions
+from modelexport.htp.options import REQUESTABLE, Exporter, ExportOptions
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Args:
+    model: str | None
+    output: Path
+    revision: str | None
+    model_type: str | None
+    factory: str | None
+    python_path: list[str]
+    config: list[str]
+    model_class: str | None
+    seed: int
+    trust_remote_code: bool
+    exporter: Exporter
+    opset: int | None
+    input: list[str]
+    dynamic: list[str]
+    static: bool
+    use_cache: bool
+    external_data: bool
+    clean: bool
+    validate: bool
+    tolerance: float
+    debug: bool
+
+
+def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    export = commands.add_parser(
+        "export", parents=[common], help="export one model to ONNX + hierarchy sidecar",
+        description="Export a model to ONNX; writes OUTPUT and OUTPUT's .hierarchy.json.",
+    )
+    export.add_argument("model", nargs="?", help="hub id (org/name) or a save_pretrained dir")
+    export.add_argument("-o", "--output", required=True, type=Path, help="the .onnx to write")
+    source = export.add_argument_group("model source")
+    source.add_argument("--revision", help="hub revision to pin (commit sha recommended)")
+    source.add_argument("--model-type", help="build from a config of this type, random weights")
+    source.add_argument("--factory", metavar="PKG.MODULE:FUNCTION",
+                        help="your own code: a function returning an nn.Module (or one and a "
+                        "dict of example inputs); --config gives its keyword arguments")
+    source.add_argument("--python-path", action="append", default=[], metavar="DIR",
+                        help="where --factory's imports resolve from (repeatable; default: .)")
+    source.add_argument("--config", action="append", default=[], metavar="KEY=VALUE,...",
+                        help="config overrides for --model-type, or the keyword arguments of "
+                        "--factory (repeatable)")
+    source.add_argument("--model-class",
+                        help="transformers Auto class to instantiate (default: AutoModel)")
+    source.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
+    source.add_argument("--trust-remote-code", action="store_true",
+                        help="allow the model's own Python code from the hub to run")
+    how = export.add_argument_group("export")
+    how.add_argument("--exporter", choices=REQUESTABLE, default=ExportOptions.exporter,
+                     help="auto: TorchScript, then dynamo if it fails (default)")
+    how.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    how.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
+                     help="explicit input, e.g. input_ids=1x32:int64:0..1000 (repeatable)")
+    how.add_argument("--dynamic", action="append", default=[], metavar="NAME:AXIS=DIM,...",
+                     help="dynamic axes of an input, e.g. input_ids:0=batch,1=sequence "
+                     "(repeatable; default: batch and sequence axes by input name, as optimum "
+                     "exports them)")
+    how.add_argument("--static", action="store_true",
+                     help="fix every input dimension at its traced size")
+    how.add_argument("--use-cache", action="store_true",
+                     help="keep the model's KV cache outputs (off by default)")
+    how.add_argument("--external-data", action="store_true",
+                     help="write the weights to OUTPUT.data (automatic above ~1.8 GB)")
+    how.add_argument("--clean", action="store_true",
+                     help="write no node metadata into the ONNX file (sidecar only)")
+    how.add_argument("--validate", action="store_true",
+                     help="run onnx.checker (full) and compare onnxruntime with PyTorch")
+    how.add_argument("--tolerance", type=float, default=ExportOptions.tolerance,
+                     help="max abs difference allowed by --validate (default: %(default)g)")
+    export.set_defaults(run=run, arguments=Args)
+
+
+def run(args: Args) -> int:
+    from modelexport import inputs, logs, sources
+
     source = sources.from_cli(
         args.model, model_type=args.model_type, config=args.config, revision=args.revision,
         seed=args.seed, model_class=args.model_class, trust_remote_code=args.trust_remote_code,
@@ -25,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MissingExtraError(exc.name or "torch") from exc
     if not args.debug:
-        quiet_libraries()
+        logs.quiet()
     options = ExportOptions(
         exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
         tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,

@@ -10,29 +10,77 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
-from modelexport import escape, inference, inputs, jsonfile, profile
+from modelexport.commands import Subcommands
 from modelexport.errors import MissingExtraError, UsageError
-from modelexport.publish import hotspots
+from modelexport.inference.records import OPTIMIZATIONS
+
+RUNS = 20
+WARMUP = 1  # the first run after it is 0.97-1.11x the median (docs/profile.md)
+DEPTH = 4
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.model.is_file():
-        raise UsageError(f"{args.model}: no such file")
-    for option in ("runs", "threads", "depth"):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise UsageError(f"--{option} {value}: needs at least 1")
-    if args.warmup < 0:
-        raise UsageError(f"--warmup {args.warmup}: cannot be negative")
+@dataclass(frozen=True)
+class Args:
+    model: Path
+    runs: int
+    warmup: int
+    threads: int | None
+    optimization: str
+    input: list[str]
+    seed: int
+    depth: int
+    json: Path | None
+    markdown: Path | None
+    model_explorer: Path | None
+
+
+def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    prof = commands.add_parser(
+        "profile", parents=[common], help="where inference time goes, per module",
+        description="Run MODEL in ONNX Runtime (CPU) with its profiler and attribute every "
+        "kernel to a module through the tags, following ORT's fused and renamed nodes back "
+        "to the exported ones. Prints self and inclusive times per module. Inputs: as the "
+        "export fed them (its sidecar), else the graph's static shapes, or --input.",
+    )
+    prof.add_argument("model", type=Path, metavar="MODEL.onnx")
+    prof.add_argument("--runs", type=int, default=RUNS, help="measured runs (default: %(default)s)")
+    prof.add_argument("--warmup", type=int, default=WARMUP,
+                      help="unmeasured runs first (default: %(default)s)")
+    prof.add_argument("--threads", type=int, help="ORT intra-op threads (default: ORT's)")
+    prof.add_argument("--optimization", choices=OPTIMIZATIONS, default="all",
+                      help="ORT graph optimization level (default: %(default)s, ORT's own)")
+    prof.add_argument("--input", action="append", default=[],
+                      metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
+                      help="an input's shape, e.g. input_ids=4x128 (repeatable)")
+    prof.add_argument("--seed", type=int, default=0, help="for the input values")
+    prof.add_argument("--depth", type=int, default=DEPTH,
+                      help="module depth shown; deeper ones fold into their ancestors "
+                      "(default: %(default)s)")
+    prof.add_argument("--json", type=Path, metavar="FILE", help="write the profile as JSON")
+    prof.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
+    prof.add_argument("--model-explorer", type=Path, metavar="FILE",
+                      help="write a Model Explorer node-data overlay (ms per node)")
+    prof.set_defaults(run=run, arguments=Args)
+
+
+def run(args: Args) -> int:
+    from modelexport import escape, inputs, jsonfile
+    from modelexport.inference import overlay, session
+    from modelexport.inference.records import Settings
+    from modelexport.publish import hotspots
+
+    _refuse_meaningless(args)
     # Before the model runs, not after.
     jsonfile.ensure_writable(("--json", args.json), ("--markdown", args.markdown),
                              ("--model-explorer", args.model_explorer))
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingExtraError("onnxruntime")
-    settings = profile.Settings(args.runs, args.warmup, args.threads, args.optimization)
+    settings = Settings(args.runs, args.warmup, args.threads, args.optimization)
     overrides = [inputs.parse_spec(text) for text in args.input]
-    found, model = inference.run(args.model, settings, overrides, args.seed)
+    found, model = session.run(args.model, settings, overrides, args.seed)
     # Module paths and class names come from the file: no terminal control from them.
     print(escape.printable_lines(hotspots.as_text(found, args.depth)), end="")
     if args.json:
@@ -42,8 +90,18 @@ def run(args: argparse.Namespace) -> int:
         jsonfile.replace_text(args.markdown, hotspots.as_markdown(found, args.depth))
         print(f"markdown: {args.markdown}")
     if args.model_explorer:
-        overlay = profile.overlay(found, model.graph.nodes, model.graph.name or "<main>")
-        jsonfile.replace_text(args.model_explorer, json.dumps(overlay, indent=1) + "\n")
+        data = overlay.overlay(found, model.graph.nodes, model.graph.name or "<main>")
+        jsonfile.replace_text(args.model_explorer, json.dumps(data, indent=1) + "\n")
         print(f"Model Explorer overlay: {args.model_explorer} (model-explorer {args.model} "
               f"--extensions=model_explorer_onnx --node_data_paths={args.model_explorer})")
     return 0
+
+
+def _refuse_meaningless(args: Args) -> None:
+    if not args.model.is_file():
+        raise UsageError(f"{args.model}: no such file")
+    for option, value in (("runs", args.runs), ("threads", args.threads), ("depth", args.depth)):
+        if value is not None and value < 1:
+            raise UsageError(f"--{option} {value}: needs at least 1")
+    if args.warmup < 0:
+        raise UsageError(f"--warmup {args.warmup}: cannot be negative")

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport import sidecar
-from modelexport.commands import console
+from modelexport.commands import Subcommands
 from modelexport.errors import MissingExtraError, ModelExportError
-from modelexport.gate import manifest
-from modelexport.publish import report
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Args:
+    files: list[Path]
+
+
+def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    validate = commands.add_parser(
+        "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
+        description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "
+        "hierarchy sidecar (.json), or an ONNX file (.onnx: its sidecar, and that the tags in "
+        "the file agree with it). Needs no torch except to read ONNX files.",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.set_defaults(run=run, arguments=Args)
+
+
+def run(args: Args) -> int:
     failed = 0
     for path in args.files:
         if not path.is_file():
@@ -31,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate_one(path: Path) -> str:
+    from modelexport import sidecar
+    from modelexport.commands import console
+    from modelexport.gate import manifest
+    from modelexport.publish import report
+
     if path.suffix in (".yaml", ".yml"):
         loaded = manifest.load(path)
         console.announce(report.located("warning", loaded.warnings))

@@ -1,13 +1,11 @@
 """Verdicts: current results against the baseline, per model. Pure functions, no torch.
 
-A time regression needs all three: the median slower by more than the threshold, the
-slowdown significant (Mann-Whitney, or non-overlapping ranges with too few samples), and
-larger than an absolute floor. Other gates: a failed export, an invalid sidecar, a failed
-checker or parity check, more unattributed nodes, a node count or file size grown beyond
-its threshold, a changed graph where the policy says so (by default a changed input or
-output signature), and, where the manifest profiles inference, a latency regression decided
-like an export-time one. Timings compare only within one environment; the structure is
-deterministic, so its gates hold across machines too.
+Every timed metric (export time; inference latency where the manifest profiles it) is
+judged by ``metric.judge``, the one regression rule. Other gates: a failed export, an
+invalid sidecar, a failed checker or parity check, more unattributed nodes, a node count or
+file size grown beyond its threshold, a changed graph where the policy says so (by default
+a changed input or output signature). Timings compare only within one environment; the
+structure is deterministic, so its gates hold across machines too.
 """
 
 from __future__ import annotations
@@ -15,21 +13,21 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from statistics import median
-from typing import NamedTuple
+from typing import Any
 
 from modelexport import diff
 from modelexport.diff import StructureDiff
-from modelexport.gate import stats
+from modelexport.gate import metric
+from modelexport.gate.latency import LATENCY, ModuleDelta, module_deltas
 from modelexport.gate.manifest import (
     AllowRegression,
     InferencePolicy,
     StructurePolicy,
     Thresholds,
 )
-from modelexport.gate.records import Failed, Measured, ModelResult
+from modelexport.gate.metric import Change, Metric, Rule
+from modelexport.gate.records import EXPORT_TIME, Failed, Measured, ModelResult
 from modelexport.gate.results import Results
-from modelexport.profile import ModuleDelta, module_deltas
 
 
 class Outcome(str, Enum):
@@ -65,21 +63,48 @@ class Policy:
 @dataclass(frozen=True)
 class Verdict:
     name: str
-    verdict: Outcome
+    outcome: Outcome
     reasons: tuple[str, ...] = ()
     baseline_s: float | None = None  # median gated seconds
     current_s: float | None = None
-    time: stats.TimeComparison | None = None
+    changes: tuple[Change, ...] = ()  # every metric compared with its baseline's
     accepted: str | None = None  # the reason given in the manifest
     structure: StructureDiff | None = None  # None: not compared (a side lacks a summary)
-    timed: bool = False  # the timings were compared (same environment)
-    inference: stats.TimeComparison | None = None  # latency, ms; None: not compared
+    timed: bool = False  # the metrics decided (same environment); shown either way
     moved: tuple[ModuleDelta, ...] = ()  # where inference time moved, when it did
 
     @property
     def compared(self) -> bool:
         """Something of this model was compared with its baseline."""
         return self.timed or self.structure is not None
+
+    def change(self, metric: str) -> Change | None:
+        return next((c for c in self.changes if c.name == metric), None)
+
+    @property
+    def time(self) -> Change | None:
+        return self.change(EXPORT_TIME)
+
+    @property
+    def inference(self) -> Change | None:
+        """The latency's change, where it decided (same environment and settings)."""
+        return self.change(LATENCY) if self.timed else None
+
+    def to_json(self) -> dict[str, Any]:
+        """One model of the JSON report (``schemas/report.schema.json``)."""
+        time, latency = self.time, self.inference
+        return {
+            "name": self.name, "verdict": self.outcome.value,
+            "reasons": [r[:200] for r in self.reasons],
+            "baseline_s": self.baseline_s, "current_s": self.current_s,
+            "ratio": time.ratio if time else None, "p_value": time.p_value if time else None,
+            "accepted": self.accepted, "compared": self.compared,
+            "structure": self.structure.to_json() if self.structure else None,
+            "inference": {"ratio": latency.ratio, "p_value": latency.p_value,
+                          "moved": [{"module": row.where, "baseline_ms": row.before_ms,
+                                     "current_ms": row.after_ms, "modules": row.count}
+                                    for row in self.moved]} if latency else None,
+        }
 
 
 def compare_model(name: str, current: ModelResult | None, baseline: ModelResult | None,
@@ -101,64 +126,51 @@ def compare_model(name: str, current: ModelResult | None, baseline: ModelResult 
 
 
 def _against_baseline(name: str, current: Measured, before: Measured, policy: Policy,
-           today: datetime.date, comparable: bool) -> Verdict:
-    limits = policy.thresholds
+                      today: datetime.date, comparable: bool) -> Verdict:
     found = (diff.diff(before.structure, current.structure)
              if before.structure and current.structure else None)
-    reasons = _growth(current, before, limits) + _structure_reasons(found, policy.structure)
-    time = stats.compare_times(current.total, before.total, limits.alpha)
-    slower = (time.ratio > 1 + limits.time and time.significant and time.delta > limits.floor)
-    if slower and comparable:
-        reasons.insert(0, f"time +{100 * (time.ratio - 1):.1f} % "
-                          f"({before.median_s:.3f} s -> {current.median_s:.3f} s)")
-    faster = (time.ratio < 1 / (1 + limits.time) and -time.delta > limits.floor
-              and stats.compare_times(before.total, current.total, limits.alpha).significant)
-    latency = _inference(current, before, policy.inference, limits.alpha)
-    if comparable and latency.regression:
-        reasons.insert(0, latency.regression)
-    faster = faster or latency.faster
+    changes = tuple(metric.judge(now, was, rule) for now, was, rule
+                    in _metrics(current, before, policy))
+    worse = [c.reason() for c in changes if c.direction == "worse"] if comparable else []
+    reasons = worse + _growth(current, before, policy.thresholds) \
+        + _structure_reasons(found, policy.structure)
+    moved = _moved(current, before) if comparable and _latency_moved(changes) else ()
     measured = Verdict(name, Outcome.UNCHANGED, baseline_s=before.median_s,
-                       current_s=current.median_s, time=time, structure=found, timed=comparable,
-                       inference=latency.comparison if comparable else None,
-                       moved=latency.moved if comparable else ())
+                       current_s=current.median_s, changes=changes, structure=found,
+                       timed=comparable, moved=moved)
     if reasons:
         allow = policy.allow
         if allow is not None and allow.until >= today:
-            return replace(measured, verdict=Outcome.ACCEPTED, reasons=tuple(reasons),
+            return replace(measured, outcome=Outcome.ACCEPTED, reasons=tuple(reasons),
                            accepted=allow.reason)
-        return replace(measured, verdict=Outcome.REGRESSED, reasons=tuple(reasons))
+        return replace(measured, outcome=Outcome.REGRESSED, reasons=tuple(reasons))
     if not comparable:
-        return replace(measured, verdict=Outcome.NOT_COMPARABLE,
+        return replace(measured, outcome=Outcome.NOT_COMPARABLE,
                        reasons=("environment differs from the baseline's",))
-    return replace(measured, verdict=Outcome.IMPROVED if faster else Outcome.UNCHANGED)
+    faster = any(c.direction == "better" for c in changes)
+    return replace(measured, outcome=Outcome.IMPROVED if faster else Outcome.UNCHANGED)
 
 
-class _Latency(NamedTuple):
-    comparison: stats.TimeComparison | None = None
-    moved: tuple[ModuleDelta, ...] = ()  # the modules that moved most, when it moved
-    regression: str | None = None  # the reason, when slower
-    faster: bool = False
-
-
-def _inference(current: Measured, before: Measured, policy: InferencePolicy | None,
-               alpha: float) -> _Latency:
-    """Latency against the baseline's. Profiles taken with other settings (runs, threads,
-    optimization) are not compared."""
+def _metrics(current: Measured, before: Measured, policy: Policy
+             ) -> list[tuple[Metric, Metric, Rule]]:
+    """Each metric this model is gated on: this run's, the baseline's, and the rule.
+    Latencies profiled with other settings (runs, threads, optimization) are not compared."""
+    limits = policy.thresholds
+    found = [(current.export_time, before.export_time, limits.rule)]
     now, was = current.inference, before.inference
-    if policy is None or now is None or was is None or now.settings != was.settings:
-        return _Latency()
-    # Samples are means of blocks of runs (stats.block_means says why).
-    after, prior = stats.block_means(now.latency_ms), stats.block_means(was.latency_ms)
-    latency = stats.compare_times(after, prior, alpha)
-    if (latency.ratio > 1 + policy.threshold and latency.significant
-            and latency.delta > policy.floor_ms):
-        return _Latency(latency, tuple(module_deltas(was, now)),
-                        f"inference +{100 * (latency.ratio - 1):.1f} % "
-                        f"({median(prior):.3f} ms -> {median(after):.3f} ms a run)")
-    if (latency.ratio < 1 / (1 + policy.threshold) and -latency.delta > policy.floor_ms
-            and stats.compare_times(prior, after, alpha).significant):
-        return _Latency(latency, tuple(module_deltas(was, now)), faster=True)
-    return _Latency(latency)
+    if policy.inference and now and was and now.settings == was.settings:
+        found.append((now.metric, was.metric, policy.inference.rule(limits.alpha)))
+    return found
+
+
+def _latency_moved(changes: tuple[Change, ...]) -> bool:
+    return any(c.name == LATENCY and c.direction != "same" for c in changes)
+
+
+def _moved(current: Measured, before: Measured) -> tuple[ModuleDelta, ...]:
+    """Where the latency moved, module by module."""
+    assert current.inference is not None and before.inference is not None
+    return tuple(module_deltas(before.inference, current.inference))
 
 
 def _structure_reasons(found: StructureDiff | None, policy: StructurePolicy) -> list[str]:
@@ -210,4 +222,4 @@ def compare(results: Results, baseline: Results | None, policies: dict[str, Poli
 
 
 def failed(verdicts: list[Verdict]) -> bool:
-    return any(v.verdict.fails_build for v in verdicts)
+    return any(v.outcome.fails_build for v in verdicts)

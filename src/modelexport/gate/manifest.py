@@ -1,8 +1,9 @@
 """The manifest: which models a gate exports, how, and with what thresholds.
 
-YAML is read with line numbers kept, so every problem reads ``models.yaml:14:
-models[2].source.revision: ...``. Structure is checked by ``schemas/manifest.schema.json``,
-meaning (unique names, one kind of source, dates) here. No torch is imported.
+Read by ``yamlfile`` (every problem on its line: ``models.yaml:14:
+models[2].source.revision: ...``); its structure is checked by
+``schemas/manifest.schema.json``, its meaning (unique names, one kind of source, dates)
+here. No torch is imported.
 """
 
 from __future__ import annotations
@@ -11,24 +12,21 @@ import datetime
 import difflib
 import hashlib
 import importlib.util
-import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import yaml
-
-from modelexport import schemas
-from modelexport.errors import UsageError
+from modelexport import schemas, yamlfile
+from modelexport.gate.metric import Rule
 from modelexport.htp.options import Exporter
+from modelexport.inference.records import Settings
 from modelexport.inputs import Axes, InputSpec
-from modelexport.profile import Settings
-from modelexport.sources import Source
+from modelexport.sources import Source, SourceKind
+from modelexport.yamlfile import Found, Located, Problem, ProblemsFound
 
-VALUES_LIMIT = 100_000  # values a manifest may stand for once its YAML aliases are expanded
-BYTES_LIMIT = 1_000_000
-SOURCE_KINDS = {"id": "hub", "path": "local", "config": "config", "factory": "factory"}
+SOURCE_KINDS: dict[str, SourceKind] = {"id": "hub", "path": "local", "config": "config",
+                                       "factory": "factory"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,11 @@ class Thresholds:
     size: float = 0.05  # allowed growth of the ONNX file
     nodes: float = 0.05  # allowed growth of the node count
 
+    @property
+    def rule(self) -> Rule:
+        """The rule export time is judged by."""
+        return Rule(self.time, self.alpha, self.floor)
+
 
 @dataclass(frozen=True)
 class InferencePolicy:
@@ -46,7 +49,7 @@ class InferencePolicy:
     as an export-time one (slower than the threshold, significant, above the floor)."""
 
     # 50, not profile's 20: the verdict compares the means of 10 blocks of runs
-    # (stats.block_means), 5 runs each; measured with bench/gate_quality.py --inference.
+    # (stats.block_means), 5 runs each; docs/profile.md has the measurement.
     runs: int = 50
     warmup: int = 3
     threads: int = 1  # steadier on a shared runner than ORT's default of every core
@@ -57,6 +60,10 @@ class InferencePolicy:
     @property
     def settings(self) -> Settings:
         return Settings(self.runs, self.warmup, self.threads, self.optimization)
+
+    def rule(self, alpha: float) -> Rule:
+        """The rule latency is judged by; its significance is the model's ``alpha``."""
+        return Rule(self.threshold, alpha, self.floor_ms)
 
 
 @dataclass(frozen=True)
@@ -118,51 +125,9 @@ class Manifest:
         return [m for m in self.models if set(m.tags) & set(tags)]
 
 
-class Problem(NamedTuple):
-    """A place in a manifest and what is wrong there (or worth a warning)."""
-
-    path: Path
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-class ManifestError(UsageError):
+class ManifestError(ProblemsFound):
     def __init__(self, problems: list[Problem]) -> None:
-        lines = "\n  ".join(str(p) for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in the manifest:\n  {lines}")
-        self.problems = problems
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that keeps dates as strings, so the schema sees what the user wrote."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int],
-           problems: list[tuple[int, str]]) -> None:
-    """Record the line of every value (its key's line, for mapping values)."""
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            name = key.value
-            if name in seen:
-                line = key.start_mark.line + 1
-                problems.append((line, f"{schemas.json_path(path)}: duplicate key {name!r}"))
-            seen.add(name)
-            out[(*path, name)] = key.start_mark.line + 1
-            _lines(value, (*path, name), out, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _lines(item, (*path, index), out, problems)
+        super().__init__(problems, "manifest")
 
 
 def _unknown_key(key: object, allowed: list[str]) -> str:
@@ -172,30 +137,23 @@ def _unknown_key(key: object, allowed: list[str]) -> str:
     return f"unknown key{hint}"
 
 
-def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int:
-    while path not in lines and path:
-        path = path[:-1]
-    return lines.get(path, 1)
-
-
 def load(path: Path) -> Manifest:
     """Read and check a manifest. Raises ManifestError listing every problem found."""
-    raw, node, document = _parse(path)
-    lines: dict[tuple[Any, ...], int] = {}
-    found: list[tuple[int, str]] = []
-    if node is not None:
-        _lines(node, (), lines, found)
-    found += _schema_problems(document, lines) + _non_finite(document, (), lines)
+    try:
+        document = yamlfile.read(path)
+    except ProblemsFound as exc:
+        raise ManifestError(exc.problems) from None
+    found = [*document.duplicates, *_schema_problems(document), *document.non_finite()]
     if found:
         raise ManifestError([Problem(path, *found_at) for found_at in sorted(found)])
 
-    problems: list[tuple[int, str]] = []
-    warnings: list[tuple[int, str]] = []
+    problems: list[Found] = []
+    warnings: list[Found] = []
     models = []
-    defaults = document.get("defaults", {})
+    defaults = document.data.get("defaults", {})
     first_line: dict[str, int] = {}
-    for index, entry in enumerate(document["models"]):
-        here = Located(lines, ("models", index))
+    for index, entry in enumerate(document.data["models"]):
+        here = document.at(("models", index))
         name = entry["name"]
         problems += _not_quite({**defaults, **entry}, here)
         if name in first_line:
@@ -208,101 +166,25 @@ def load(path: Path) -> Manifest:
             models.append(spec)
     if problems:
         raise ManifestError([Problem(path, *found_at) for found_at in sorted(problems)])
-    return Manifest(path, tuple(models), hashlib.sha256(raw).hexdigest(),
+    return Manifest(path, tuple(models), hashlib.sha256(document.raw).hexdigest(),
                     tuple(Problem(path, *found_at) for found_at in sorted(warnings)))
 
 
-def _parse(path: Path) -> tuple[bytes, yaml.Node | None, Any]:
-    """The file's bytes, its YAML node tree (for line numbers) and the plain document."""
-    try:
-        # A FIFO would block the read, a device never end it: regular files, of a size a
-        # manifest can have.
-        if not path.is_file():
-            raise UsageError(f"{path}: not a regular file" if path.exists()
-                             else f"{path}: no such file")
-        if path.stat().st_size > BYTES_LIMIT:
-            raise UsageError(f"{path}: {path.stat().st_size:,} bytes; a manifest has at most "
-                             f"{BYTES_LIMIT:,}")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None and _expanded(node, {}) > VALUES_LIMIT:
-                raise ManifestError([Problem(path, 1, "its aliases expand to more than "
-                                             f"{VALUES_LIMIT:,} values: refused unread")])
-            document = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError([Problem(path, line, f"not valid YAML: {problem}")]) from exc
-    except RecursionError as exc:
-        raise ManifestError([Problem(path, 1, "nested too deeply to be a manifest")]) from exc
-    return raw, node, document
-
-
-def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many values ``node`` stands for once its aliases are expanded, counted without
-    expanding them (an alias is the same node object, counted once per use)."""
-    if id(node) in sizes:
-        return sizes[id(node)]
-    size = 1
-    if isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded(item, sizes) for item in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size += sum(_expanded(k, sizes) + _expanded(v, sizes) for k, v in node.value)
-    sizes[id(node)] = size
-    return size
-
-
-def _non_finite(value: Any, where: tuple[Any, ...], lines: dict[tuple[Any, ...], int]
-                ) -> list[tuple[int, str]]:
-    """NaN and infinity, wherever they are: a NaN threshold or timeout disables its gate."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return [(_line_of(lines, where), f"{schemas.json_path(where)}: {value} is not a "
-                                         "finite number")]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _non_finite(v, (*where, k), lines)]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _non_finite(v, (*where, i), lines)]
-    return []
-
-
-def _schema_problems(document: Any, lines: dict[tuple[Any, ...], int]) -> list[tuple[int, str]]:
+def _schema_problems(document: yamlfile.Document) -> list[Found]:
     found = []
     for error in map(schemas.narrowest,
-                     schemas.validator_for(schemas.MANIFEST).iter_errors(document)):
+                     schemas.validator_for(schemas.MANIFEST).iter_errors(document.data)):
         where = tuple(error.absolute_path)
         message = schemas.message(error)
         if error.validator == "enum" and "propertyNames" in error.schema_path:
             where = (*where, error.instance)
             message = _unknown_key(error.instance, error.validator_value)
-        found.append((_line_of(lines, where), f"{schemas.json_path(where)}: {message}"))
+        found.append((document.line(where), f"{schemas.json_path(where)}: {message}"))
     return found
 
 
-@dataclass(frozen=True)
-class Located:
-    """A place in the document, to word problems about what lies below it."""
-
-    lines: dict[tuple[Any, ...], int]
-    at: tuple[Any, ...]
-
-    def line(self, sub: tuple[Any, ...] = ()) -> int:
-        return _line_of(self.lines, (*self.at, *sub))
-
-    def problem(self, sub: tuple[Any, ...], message: str) -> tuple[int, str]:
-        return self.line(sub), f"{schemas.json_path((*self.at, *sub))}: {message}"
-
-
 def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located, base: Path,
-                problems: list[tuple[int, str]], warnings: list[tuple[int, str]],
+                problems: list[Found], warnings: list[Found],
                 ) -> ModelSpec | None:
     source = _source(entry, here, base, problems, warnings)
     if source is None:
@@ -334,11 +216,12 @@ def _inference(default: dict[str, Any] | bool | None, own: dict[str, Any] | bool
     """The model's own ``inference`` over the defaults'; ``false`` opts out."""
     if own is False or (own is None and default in (None, False)):
         return None  # ({} asks for the defaults)
-    return InferencePolicy(**{**(default or {}), **(own or {})})
+    return InferencePolicy(**{**(default if isinstance(default, dict) else {}),
+                              **(own if isinstance(own, dict) else {})})
 
 
-def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[tuple[int, str]],
-            warnings: list[tuple[int, str]]) -> Source | None:
+def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[Found],
+            warnings: list[Found]) -> Source | None:
     """The entry's source; paths in it resolve from the manifest's folder (``base``)."""
     doc = entry["source"]
     kinds = [key for key in SOURCE_KINDS if key in doc]
@@ -389,7 +272,7 @@ def _missing_module(name: str, folders: tuple[str, ...]) -> str | None:
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-def _not_quite(entry: dict[str, Any], here: Located) -> list[tuple[int, str]]:
+def _not_quite(entry: dict[str, Any], here: Located) -> list[Found]:
     """What the schema lets through: a name ending in a newline (its pattern's $ matches
     before one), and whole floats (1.0) where an integer belongs."""
     found = []
@@ -408,8 +291,8 @@ def _present(document: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {key: document[key] for key in keys if key in document}
 
 
-def _allow_regression(allow: dict[str, Any], here: Located, problems: list[tuple[int, str]],
-                      warnings: list[tuple[int, str]]) -> AllowRegression | None:
+def _allow_regression(allow: dict[str, Any], here: Located, problems: list[Found],
+                      warnings: list[Found]) -> AllowRegression | None:
     try:
         until = datetime.date.fromisoformat(allow["until"])
     except ValueError:

@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Literal
 
+from modelexport.gate.latency import Latency
+from modelexport.gate.metric import Metric
 from modelexport.htp.options import TOTAL, Exporter
+from modelexport.inference.records import Settings
 from modelexport.inputs import Axes, InputSpec
-from modelexport.profile import Latency, Settings
 from modelexport.sidecar import Fallback, TagStatistics, Validation
 from modelexport.sources import Source
 from modelexport.structure import Structure
+
+EXPORT_TIME = "time"  # the metric's name
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ class Measured:
     @property
     def median_s(self) -> float:
         return median(self.total)
+
+    @property
+    def export_time(self) -> Metric:
+        return Metric(EXPORT_TIME, "s", tuple(self.total))
 
     def to_json(self) -> dict[str, Any]:
         data = {

@@ -12,6 +12,7 @@ from modelexport import jsonfile, schemas
 from modelexport.environment import Environment
 from modelexport.errors import UsageError
 from modelexport.gate.records import ModelResult, model_result_from_json
+from modelexport.github.actions import PullRequest
 
 if TYPE_CHECKING:
     from modelexport.gate.manifest import Manifest
@@ -29,14 +30,6 @@ class Shard:
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "count": self.count, "selected": list(self.selected)}
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    """The pull request a run was for: where the ``report`` mode posts its comment."""
-
-    repository: str
-    number: int
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,7 +32,8 @@ POLL_S = 0.5
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|^INPUT_|^ACTIONS_", re.IGNORECASE)
 
 
-class Progress(NamedTuple):
+@dataclass(frozen=True)
+class Progress:
     """Where a run stands: model ``index`` of ``count``, its stage, seconds so far."""
 
     index: int
@@ -146,8 +147,10 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
     count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-") as tmp:
         for index, spec in enumerate(specs, 1):
-            record = run_one(spec, Path(tmp), lambda stage, elapsed, i=index, s=spec:
-                             progress(Progress(i, count, s.name, stage, elapsed)), manifest)
+            def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
+                progress(Progress(i, count, s.name, stage, elapsed))
+
+            record = run_one(spec, Path(tmp), on_stage, manifest)
             outcome = f"FAILED: {record.error}" if isinstance(record, Failed) else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
             yield spec, record

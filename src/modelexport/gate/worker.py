@@ -28,9 +28,10 @@ from typing import NoReturn
 
 from modelexport import jsonfile, structure
 from modelexport.errors import ModelExportError
+from modelexport.gate.latency import Latency
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
-from modelexport.profile import Latency, Settings
+from modelexport.inference.records import Settings
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -79,11 +80,11 @@ def measure(job: Job, stage: Callable[[str], object], scratch: Path | None = Non
 
 def _profile(output: Path, settings: Settings, stage: Callable[[str], object]) -> Latency:
     """The export in onnxruntime, as ``modelexport profile`` runs it."""
-    from modelexport import inference
+    from modelexport.inference import session
 
     stage(f"inference {settings.runs} runs")
     try:
-        found, _ = inference.run(output, settings)
+        found, _ = session.run(output, settings)
     except ModelExportError as exc:
         raise ModelExportError(f"inference profile: {exc}") from exc
     return Latency.of(found)
@@ -93,8 +94,8 @@ def peak_rss_bytes() -> int:
     """This process's own peak resident memory.
 
     On Linux, VmHWM: the high-water mark of this process's memory map. ``ru_maxrss`` there
-    reports the parent's RSS at the fork when that was larger (measured: a child using
-    13 MB read 1 GB under a 1 GB parent). Elsewhere ``ru_maxrss``, which macOS gives in
+    reports the parent's RSS at the fork when that was larger than the child's own peak
+    (docs/performance.md, "Measured choices"). Elsewhere ``ru_maxrss``, which macOS gives in
     bytes and the other systems in KiB.
     """
     status = Path("/proc/self/status")
@@ -133,8 +134,8 @@ def main(argv: list[str]) -> NoReturn:
         where = f"{job.where}: " if job.where else ""
         result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000])
     jsonfile.write_atomic(result_file, result.to_json())
-    # Skip the interpreter's teardown: with torch and onnxruntime loaded it took 1.2 s
-    # here, once per model, and the result is already written (atomically).
+    # Skip the interpreter's teardown: with torch and onnxruntime loaded it takes a second
+    # or more, once per model, and the result is already written (atomically).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

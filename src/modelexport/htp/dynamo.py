@@ -15,17 +15,21 @@ import torch
 
 from modelexport.errors import UsageError
 from modelexport.htp import wire
-from modelexport.htp.project import GraphNode, dynamo_resolver
+from modelexport.htp.project import GraphNode, Resolver, dynamo_resolver
+from modelexport.htp.trace import CallTree
 from modelexport.htp.wire import Shape
 
 # Below this the exporter runs the ONNX version converter, which drops every node's
-# metadata (measured, torch 2.13: bert-base, 0 of 493 nodes tagged at opset 17).
+# metadata: no node of the export would keep its tag.
 MIN_OPSET = 18
 
 
 class DynamoGraph:
     exporter = "dynamo"
-    resolver = staticmethod(dynamo_resolver)
+
+    @staticmethod
+    def resolver(tree: CallTree) -> Resolver:
+        return dynamo_resolver(tree)
 
     def __init__(self, program: torch.onnx.ONNXProgram, external_data: bool) -> None:
         self._program = program
@@ -33,18 +37,19 @@ class DynamoGraph:
         self.opset = program.model.opset_imports[""]
         self.nodes = [
             GraphNode(
-                node.name,
+                node.name or "",
                 node.op_type,
-                tuple(value.name if value is not None else "" for value in node.inputs),
-                tuple(value.name for value in node.outputs),
+                tuple(value.name or "" if value is not None else "" for value in node.inputs),
+                tuple(value.name or "" for value in node.outputs),
                 node.metadata_props.get("pkg.torch.onnx.name_scopes"),
             )
             for node in program.model.graph
         ]
         graph = program.model.graph
-        self.inputs = [value.name for value in graph.inputs]
-        self.outputs = [value.name for value in graph.outputs]
-        self.shapes = {value.name: _shape(value) for value in (*graph.inputs, *graph.outputs)}
+        self.inputs = [value.name or "" for value in graph.inputs]
+        self.outputs = [value.name or "" for value in graph.outputs]
+        self.shapes = {value.name or "": _shape(value)
+                       for value in (*graph.inputs, *graph.outputs)}
 
     def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
               output: Path, renames: dict[str, str], shapes: dict[str, Shape]) -> None:
@@ -52,9 +57,10 @@ class DynamoGraph:
         for node, props in zip(graph, node_props, strict=True):
             node.metadata_props.update(props)
         for value in (*graph.inputs, *graph.outputs):  # consumers hold the value itself
-            if value.name in shapes:
-                value.shape = onnx_ir.Shape(list(shapes[value.name]))
-            value.name = renames.get(value.name, value.name)
+            name = value.name or ""
+            if name in shapes:
+                value.shape = onnx_ir.Shape(list(shapes[name]))
+            value.name = renames.get(name, name)
         self._program.model.metadata_props.update(model_props)
         if self._external_data or not wire.save_streamed(self._program.model, output):
             self._program.save(output, external_data=self._external_data)
@@ -79,6 +85,7 @@ def export(
         model, (), kwargs={**inputs, **constants}, dynamo=True, opset_version=opset, verbose=False,
         external_data=external_data, dynamic_shapes=shapes if axes else None,
     )
+    assert program is not None  # no file was given: the program is returned
     return DynamoGraph(program, external_data)
 
 

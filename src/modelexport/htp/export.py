@@ -1,4 +1,5 @@
-"""The HTP pipeline: load, inputs, trace, export, project, write once, validate.
+"""The HTP (Hierarchical Trace-and-Project) pipeline: load, inputs, trace, export, project,
+write once, validate.
 
 Each phase is timed with ``time.perf_counter``; the timings go into the sidecar.
 """
@@ -12,19 +13,20 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from modelexport import inputs as inputs_mod
 from modelexport import sidecar as sidecar_mod
 from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError, describe
-from modelexport.htp import dynamo, outputs, torchscript
+from modelexport.htp import dynamo, naming, torchscript
+from modelexport.htp.graph import ExportedGraph
 from modelexport.htp.options import EXPORTERS, PHASES, ExportOptions
-from modelexport.htp.project import GraphNode, Resolver, Tag, project, statistics
+from modelexport.htp.project import Tag, project, statistics
 from modelexport.htp.trace import CallTree, Recorder, trace
 from modelexport.htp.wire import Shape
 from modelexport.inputs import Axes, InputSpec
@@ -33,12 +35,12 @@ from modelexport.sidecar import (
     Fallback,
     ModuleEntry,
     NodeEntry,
-    Parity,
     Sidecar,
     TagStatistics,
     Validation,
 )
 from modelexport.sources import Source, load
+from modelexport.verify import checker, parity
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +49,8 @@ UNATTRIBUTED_WARNING = 0.02  # share of nodes above which an export warns
 EXTERNAL_DATA_BYTES = int(1.8 * 2**30)
 
 
-class ExportedGraph(Protocol):
-    exporter: str
-    opset: int
-    nodes: list[GraphNode]
-    inputs: list[str]  # the graph's input and output value names
-    outputs: list[str]
-    shapes: dict[str, tuple[int | str | None, ...] | None]  # of the inputs and outputs
-
-    @staticmethod
-    def resolver(tree: CallTree) -> Resolver: ...
-
-    def write(self, node_props: list[dict[str, str]], model_props: dict[str, str],
-              output: Path, renames: dict[str, str], shapes: dict[str, Shape]) -> None: ...
-
-
-BACKENDS = {"torchscript": torchscript.export, "dynamo": dynamo.export}
+BACKENDS: dict[str, Callable[..., ExportedGraph]] = {"torchscript": torchscript.export,
+                                                     "dynamo": dynamo.export}
 
 
 @dataclass
@@ -143,8 +131,9 @@ def export_module(
         with run.timer("project"):
             tags, stats = _tag(run, graph, tree)
         with run.timer("write"):
-            renames = output_renames(graph, recorder.output_names)
-            shapes = named_dims(graph, run, recorder.output_sizes, renames)
+            renames = naming.output_renames(graph, recorder.output_names)
+            sizes = {name: tuple(tensor.shape) for name, tensor in run.tensors.items()}
+            shapes = naming.named_dims(graph, run.axes, sizes, recorder.output_sizes, renames)
             record = _write(run, graph, fallback, tree, tags, stats, renames, shapes)
         with run.timer("validate"):
             record = replace(record, validation=_validate(run), timings=run.timer.snapshot())
@@ -208,63 +197,6 @@ def _write(run: _Run, graph: ExportedGraph, fallback: Fallback | None, tree: Cal
     graph.write(node_props, {sidecar_mod.MODEL_VERSION_KEY: str(sidecar_mod.SCHEMA_VERSION)},
                 run.output, renames, shapes)
     return record
-
-
-def output_renames(graph: ExportedGraph, wanted: list[str]) -> dict[str, str]:
-    """Graph output value -> the name the model's output structure gives it.
-
-    Only when it is unambiguous: one wanted name per output, no output listed twice, and no
-    wanted name already naming another value of the graph (the exporter's names stay then).
-    """
-    current = graph.outputs
-    if len(wanted) != len(current) or len(set(wanted)) != len(wanted) \
-            or len(set(current)) != len(current):
-        log.debug("outputs keep the exporter's names: %s vs %s", current, wanted)
-        return {}
-    taken = {*graph.inputs, *(name for node in graph.nodes
-                              for name in (*node.inputs, *node.outputs))} - set(current)
-    if taken & set(wanted):
-        log.debug("outputs keep the exporter's names: %s already taken", taken & set(wanted))
-        return {}
-    return {old: new for old, new in zip(current, wanted, strict=True) if old != new}
-
-
-def named_dims(graph: ExportedGraph, run: _Run, traced: list[tuple[int, ...] | None],
-               renames: dict[str, str]) -> dict[str, Shape]:
-    """New shapes for the graph's inputs and outputs whose free dimensions need a name.
-
-    An input's dynamic axes take their names. An output's free dimension takes the name
-    of the input dimension it shares a symbol with (dynamo), or whose traced size it has
-    where no other dimension has that size (TorchScript invents ``<Op><value>_dim_0``
-    names), else ``<output>_dim_<i>``: names that do not change with the graph.
-    """
-    by_symbol: dict[str, str] = {}
-    by_size: dict[int, str | None] = {}
-    fixed: dict[str, Shape] = {}
-    for name, axes in run.axes.items():
-        shape = graph.shapes.get(name)
-        if shape is None:
-            continue
-        for axis, dim in axes.items():
-            if isinstance(shape[axis], str):
-                by_symbol[str(shape[axis])] = dim
-            size = int(run.tensors[name].shape[axis])
-            by_size[size] = dim if by_size.get(size, dim) == dim else None
-        fixed[name] = tuple(axes.get(i, "?" if d is None else d) for i, d in enumerate(shape))
-    for index, name in enumerate(graph.outputs):
-        shape = graph.shapes.get(name)
-        if shape is None or all(isinstance(d, int) for d in shape):
-            continue
-        sizes = traced[index] if index < len(traced) else None
-        out = renames.get(name, name)
-        fixed[name] = tuple(
-            d if isinstance(d, int)
-            else by_symbol.get(str(d)) or (by_size.get(sizes[i]) if sizes and i < len(sizes)
-                                            else None)
-            or f"{out}_dim_{i}"
-            for i, d in enumerate(shape)
-        )
-    return fixed
 
 
 def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
@@ -358,49 +290,13 @@ def _validate(run: _Run) -> Validation:
     shapes, and again at other sizes along the dynamic axes when there are any."""
     if not run.options.validate:
         return Validation()
-    import onnx
-    import onnxruntime
-
-    path = run.output
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # checker and runtime raise their own types
-        raise ExportFailed(f"{path.name}: invalid ONNX: {describe(exc)}") from exc
     feeds = [run.tensors]
     if run.axes:
-        resized = inputs_mod.resized(run.specs, run.axes)
-        feeds.append(inputs_mod.make(resized, run.options.seed + 1))
-    diff, count = 0.0, 0
-    for tensors in feeds:
-        found, count = _parity(session, run, tensors)
-        diff = max(diff, found)
-    tolerance = run.options.tolerance
-    return Validation(True, Parity(count, diff, tolerance, diff <= tolerance))
-
-
-def _parity(session: Any, run: _Run, tensors: dict[str, torch.Tensor]) -> tuple[float, int]:
-    """The largest difference between onnxruntime and PyTorch on ``tensors``, and how many
-    outputs were compared."""
-    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
-    try:
-        got = session.run(None, {i.name: tensors[i.name].numpy() for i in session.get_inputs()})
-    except Exception as exc:  # onnxruntime raises its own types
-        raise ExportFailed(f"{run.output.name}: onnxruntime fails at input shapes {shapes}: "
-                           f"{describe(exc)}") from exc
-    with torch.no_grad():
-        produced = outputs.flatten(run.model(**tensors, **run.constants))
-    expected = [tensor.numpy() for _, tensor in produced]
-    want_shapes, got_shapes = [w.shape for w in expected], [h.shape for h in got]
-    if want_shapes != got_shapes:
-        raise ExportFailed(f"{run.output.name}: onnxruntime outputs {got_shapes} do not match "
-                           f"PyTorch's {want_shapes} (inputs {shapes})")
-    diff = max(
-        (float(abs(w.astype("float64") - h.astype("float64")).max())
-         for w, h in zip(expected, got, strict=True) if w.size),
-        default=0.0,
-    )
-    return diff, len(got)
+        feeds.append(inputs_mod.make(inputs_mod.resized(run.specs, run.axes),
+                                     run.options.seed + 1))
+    checker.check(run.output)
+    return Validation(True, parity.compare(run.output, run.model, feeds, run.constants,
+                                           run.options.tolerance))
 
 
 def _parameter_bytes(model: torch.nn.Module) -> int:

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import NamedTuple
 
+from modelexport import modulepath
 from modelexport.htp.trace import CallTree
 from modelexport.sidecar import TagStatistics
 
@@ -192,16 +193,9 @@ def _decide(modules: set[str], direction: str, tree: CallTree) -> Tag:
 
 def _common_ancestor(modules: set[str], tree: CallTree) -> str:
     """Deepest *called* module whose subtree holds all of ``modules``."""
-    split = [m.split(".") if m else [] for m in modules]
-    prefix: list[str] = []
-    for parts in zip(*split, strict=False):  # stops at the shortest path
-        if len(set(parts)) != 1:
-            break
-        prefix.append(parts[0])
     called = tree.called
-    while prefix and ".".join(prefix) not in called:
-        prefix.pop()
-    return ".".join(prefix)
+    return next((path for path in modulepath.ancestors(modulepath.common(modules))
+                 if path in called), "")
 
 
 def statistics(nodes: list[GraphNode], tags: list[Tag], tree: CallTree) -> TagStatistics:

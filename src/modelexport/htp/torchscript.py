@@ -17,7 +17,8 @@ import onnx
 import torch
 
 from modelexport.htp import wire
-from modelexport.htp.project import GraphNode, torchscript_resolver
+from modelexport.htp.project import GraphNode, Resolver, torchscript_resolver
+from modelexport.htp.trace import CallTree
 
 
 @contextlib.contextmanager
@@ -49,7 +50,10 @@ def keyword_forward(
 
 class TorchScriptGraph:
     exporter = "torchscript"
-    resolver = staticmethod(torchscript_resolver)
+
+    @staticmethod
+    def resolver(tree: CallTree) -> Resolver:
+        return torchscript_resolver(tree)
 
     def __init__(
         self, header: onnx.ModelProto, nodes: list[onnx.NodeProto], scratch: Path | None,
@@ -101,10 +105,9 @@ def _unlink_ordinary(path: Path) -> None:
     """Remove an old regular file before writing it again (as GNU ld does).
 
     Truncating a large file in place makes ext4 flush it on close, and the next metadata
-    change on that file system (our sidecar) then waits: measured 35-45 ms after a 100 MB
-    ResNet-50 file, every round, and none when the old file was unlinked first. Not done
-    for dynamo, whose own save serializes before it opens the file: there a fresh file
-    measured slower (bert-base 3.3 s against 2.4 s, 8 of 10 rounds). A symlink is left
+    change on that file system (our sidecar) then waits; an unlinked file makes it wait for
+    nothing. Not done for dynamo, whose own save serializes before it opens the file: there
+    a fresh file was slower (docs/performance.md, "Measured choices"). A symlink is left
     alone, so the write goes through it.
     """
     if path.is_file() and not path.is_symlink():
@@ -114,8 +117,8 @@ def _unlink_ordinary(path: Path) -> None:
 class _Keep:
     """A file for the exporter that keeps the bytes it is given instead of copying them.
 
-    A BytesIO would copy the serialized model once more (100 MB for ResNet-50): measured
-    here, that and its page faults made the export 20 % slower than a bare one.
+    A BytesIO would copy the serialized model once more, and that copy and its page faults
+    made the export slower than a bare one (docs/performance.md, "Measured choices").
     """
 
     def __init__(self) -> None:
@@ -140,13 +143,14 @@ def export(
     """Export in memory, or into ``scratch`` (a path in an empty folder, given exactly when
     ``external_data`` is asked for: over 2 GB a proto cannot be held in one buffer)."""
     names = list(inputs)
-    sink: _Keep | Path = _Keep() if scratch is None else scratch
+    # The TorchScript exporter writes to any file object, though torch types ``f`` as a path.
+    sink: Any = _Keep() if scratch is None else scratch
     with keyword_forward(model, names, constants):
         torch.onnx.export(
             model, tuple(inputs.values()), sink, dynamo=False, opset_version=opset,
             input_names=names, do_constant_folding=True, dynamic_axes=axes or None,
         )
-    if isinstance(sink, _Keep):
+    if scratch is None:
         data = sink.data()
         header, nodes = wire.read(data)
         return TorchScriptGraph(header, nodes, scratch, data)

@@ -4,8 +4,8 @@ The tree is what the model actually did, not what its attribute names suggest: a
 that is only iterated never appears, a shared module called twice appears as two calls.
 
 The hooks ride along the exporter's own forward pass (both exporters run the model once,
-TorchScript on real tensors, dynamo on fake ones), so tracing costs no extra forward: on
-ResNet-50 a separate one took 0.5 s against 1.3 s for the whole export.
+TorchScript on real tensors, dynamo on fake ones), so tracing costs no extra forward, which
+would be a large part of the export (docs/performance.md, "Measured choices").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from modelexport.htp import outputs
+from modelexport import modulepath, outputs
 
 if TYPE_CHECKING:
     import torch
@@ -60,11 +60,8 @@ class CallTree:
         chain = self._chains.get(path)
         if chain is None:
             called = self.called
-            parts = path.split(".") if path else []
-            prefixes = [".".join(parts[:i]) for i in range(len(parts) + 1)]
-            chain = "/".join(
-                self.classes[p] for p in prefixes if p in called or p == path
-            )
+            chain = "/".join(self.classes[p] for p in modulepath.lineage(path)
+                             if p in called or p == path)
             self._chains[path] = chain
         return chain
 

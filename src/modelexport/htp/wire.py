@@ -2,11 +2,12 @@
 (``add_metadata``), and an ``onnx_ir`` model saved with each weight streamed from memory
 (``save_streamed``).
 
-Parsing and re-serializing a 440 MB BERT-base proto costs 0.3 + 1.6 s, a third of the export
-itself. Protobuf merges repeated fields of concatenated messages, so a NodeProto's bytes
-followed by the bytes of ``NodeProto(metadata_props=[...])`` *is* that node with the extra
-entries. We walk the two outer messages (ModelProto, GraphProto) field by field, parse only
-the small NodeProtos, and hand the initializer bytes through as zero-copy slices.
+Parsing and re-serializing a large model costs a third of the export itself
+(docs/performance.md, "Measured choices"). Protobuf merges repeated fields of concatenated
+messages, so a NodeProto's bytes followed by the bytes of
+``NodeProto(metadata_props=[...])`` *is* that node with the extra entries. We walk the two
+outer messages (ModelProto, GraphProto) field by field, parse only the small NodeProtos, and
+hand the initializer bytes through as zero-copy slices.
 """
 
 from __future__ import annotations
@@ -150,9 +151,9 @@ _RAW_DATA = onnx.TensorProto.DESCRIPTOR.fields_by_name["raw_data"].number
 def save_streamed(model: Any, path: Path) -> bool:
     """Write an ``onnx_ir`` model as one ONNX file, each weight written straight from its
     tensor's memory. ``onnx_ir.save`` builds a ModelProto holding a copy of every weight and
-    then serializes it whole, a second copy: for bert-base that is 1.3 GB more peak memory
-    and 2 s more than ``torch.onnx.export``'s own default (weights streamed to a separate
-    data file), measured 2026-11-30. Here the graph without its weights is serialized (a
+    then serializes it whole, a second copy: more peak memory and seconds more than
+    ``torch.onnx.export``'s own default of streaming the weights to a separate data file
+    (docs/performance.md, "Measured choices"). Here the graph without its weights is serialized (a
     few MB), and each initializer is spliced in as a TensorProto whose ``raw_data`` comes
     from the tensor. Returns False, writing nothing, for a weight it cannot stream (a
     string tensor, sub-byte types, one stored elsewhere): the caller saves it as before.
@@ -190,8 +191,8 @@ def save_streamed(model: Any, path: Path) -> bool:
 def _write_data(file: Any, tensor: Any) -> None:
     """The tensor's bytes, little-endian. A NumPy-backed tensor (a weight the exporter's
     optimizer folded, e.g. a transposed MatMul weight) is written from a contiguous copy:
-    its own ``tofile`` writes a transposed view element by element (bert-base: 2.3 s for
-    its 83 folded weights, 0.3 s this way)."""
+    its own ``tofile`` writes a transposed view element by element, several times slower
+    (docs/performance.md, "Measured choices")."""
     import numpy as np
 
     array = getattr(tensor, "raw", None)

@@ -1,22 +1,23 @@
-"""Where a judged run's reports go: markdown and JSON files, and in GitHub Actions the step
-summary, the step outputs, annotations and the sticky PR comment. No torch.
+"""Where a judged run's reports go: report files (``formats``), and in GitHub Actions the
+step summary, the step outputs, annotations and the sticky PR comment. No torch.
 
-``publish`` returns what a reader should be told (annotations); printing them is the
+``deliver`` returns what a reader should be told (annotations); printing them is the
 caller's business, so a Python caller gets the same reports as the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelexport import jsonfile
 from modelexport.gate.judge import Judgement
 from modelexport.gate.manifest import Manifest
 from modelexport.gate.results import Results
-from modelexport.publish import github, report
-from modelexport.publish.github import Annotation
+from modelexport.github import actions, comment
+from modelexport.github.actions import Annotation
+from modelexport.publish import formats, report
 
 DEFAULT_BASELINE = Path("modelexport-baseline.json")
 
@@ -27,39 +28,37 @@ class Targets:
 
     results_path: Path  # named in the report and the step outputs
     baseline_path: Path | None = None  # named in the update hint (default: DEFAULT_BASELINE)
-    markdown: Path | None = None
-    json: Path | None = None
+    reports: dict[str, Path] = field(default_factory=dict)  # format name -> its file
     comment: bool = False  # create or update the sticky PR comment
     comment_key: str | None = None  # which comment (default: the manifest and shard)
 
 
-def publish(judgement: Judgement, targets: Targets, manifest: Manifest | None,
+def deliver(judgement: Judgement, targets: Targets, manifest: Manifest | None,
             env: Mapping[str, str]) -> list[Annotation]:
     hint = report.update_hint(str(targets.results_path),
                               str(targets.baseline_path or DEFAULT_BASELINE))
-    markdown = report.markdown(judgement.verdicts, judgement.results, judgement.baseline,
-                               judgement.notes, hint, judgement.drift)
+    markdown = formats.MARKDOWN.render(judgement, hint)
     notes: list[Annotation] = []
     # A report that cannot be written (a full disk) is a warning: the other reports, the
     # outputs and the comment still go out, and the verdict decides the exit code.
-    if targets.markdown:
-        notes += _write(targets.markdown, markdown)
-    if targets.json:
-        notes += _write(targets.json, report.as_json(judgement.verdicts, judgement.notes))
-    if github.in_actions(env):
+    for name, path in targets.reports.items():
+        shown = formats.FORMATS[name]
+        notes += _write(path, markdown if shown is formats.MARKDOWN
+                        else shown.render(judgement, hint))
+    if actions.in_actions(env):
         lines = {spec.name: spec.line for spec in manifest.models} if manifest else {}
         where = str(manifest.path) if manifest else None
         notes += report.verdict_annotations(judgement.verdicts, where, lines)
         outputs = report.outputs(judgement.verdicts, str(targets.results_path),
-                                 str(targets.markdown or ""))
+                                 str(targets.reports.get(formats.MARKDOWN.name, "")))
         try:
-            github.publish(env, markdown, outputs)
+            actions.write_step(env, markdown, outputs)
         except OSError as exc:
             notes.append(_not_written(exc))
     if targets.comment:
         key = targets.comment_key or comment_key(judgement.results)
-        notes.append(github.comment(env, markdown, key, judgement.results.pull_request
-                                    or github.pull_request(env)))
+        notes.append(comment.post(env, markdown, key, judgement.results.pull_request
+                                 or actions.pull_request(env)))
     return notes
 
 

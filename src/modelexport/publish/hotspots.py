@@ -10,22 +10,18 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
+from modelexport import modulepath
 from modelexport.escape import cell
-from modelexport.profile import ModuleTime, Profile, ancestors
+from modelexport.inference.records import ModuleTime, Profile
 
-DEFAULT_DEPTH = 4
 MIN_SHARE = 0.005  # of the total: smaller modules are counted, not shown
 TOP_OPS = 2
-
-
-def depth(path: str) -> int:
-    return len(path.split(".")) if path else 0
 
 
 def rows(profile: Profile, max_depth: int) -> tuple[list[ModuleTime], int]:
     """The modules shown at ``max_depth`` and how many of that depth were too small."""
     total = profile.total_ms or 1.0
-    shallow = [m for m in profile.modules if depth(m.path) <= max_depth]
+    shallow = [m for m in profile.modules if modulepath.depth(m.path) <= max_depth]
     shown = [m for m in shallow if m.inclusive_ms / total >= MIN_SHARE or not m.path]
     return shown, len(shallow) - len(shown)
 
@@ -34,7 +30,7 @@ def inclusive_ops(profile: Profile) -> dict[str, list[tuple[str, float]]]:
     """Each module's time by op type, its descendants' included, heaviest first."""
     summed: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for module in profile.modules:
-        for above in ancestors(module.path):
+        for above in modulepath.ancestors(module.path):
             for op, ms in module.ops:
                 summed[above][op] += ms
     return {path: sorted(ops.items(), key=lambda item: -item[1]) for path, ops in summed.items()}
@@ -54,12 +50,12 @@ def headline(profile: Profile) -> str:
             "time attributed to a module below the root")
 
 
-def as_text(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
+def as_text(profile: Profile, max_depth: int) -> str:
     shown, hidden = rows(profile, max_depth)
     ops = inclusive_ops(profile)
     table = [("module", "class", "self ms", "incl ms", "share", "calls", "top ops")]
     for module in shown:
-        name = "  " * depth(module.path) + (module.path.rpartition(".")[2] or "(root)")
+        name = "  " * modulepath.depth(module.path) + (modulepath.leaf(module.path) or "(root)")
         table.append((name, module.cls, f"{module.self_ms:.3f}", f"{module.inclusive_ms:.3f}",
                       f"{module.inclusive_ms / (profile.total_ms or 1):.1%}",
                       str(module.calls), _ops(ops[module.path], module.inclusive_ms)))
@@ -74,7 +70,7 @@ def as_text(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_markdown(profile: Profile, max_depth: int = DEFAULT_DEPTH) -> str:
+def as_markdown(profile: Profile, max_depth: int) -> str:
     shown, hidden = rows(profile, max_depth)
     ops = inclusive_ops(profile)
     lines = [f"**{cell(headline(profile))}**", "",

@@ -10,11 +10,11 @@ from statistics import median
 from modelexport import diff
 from modelexport.escape import cell, printable
 from modelexport.gate.compare import Outcome, Verdict
-from modelexport.gate.manifest import Problem
 from modelexport.gate.records import Measured
 from modelexport.gate.results import Results
+from modelexport.github.actions import Annotation
 from modelexport.htp.options import GATED_PHASES, TOTAL
-from modelexport.publish.github import Annotation
+from modelexport.yamlfile import Problem
 
 EMOJI = {Outcome.REGRESSED: "🔴", Outcome.FAILED: "❌", Outcome.IMPROVED: "🟢",
          Outcome.UNCHANGED: "⚪", Outcome.NEW: "🆕", Outcome.MISSING: "❔",
@@ -51,7 +51,7 @@ def _why(verdict: Verdict) -> str:
 
 def summary(verdicts: list[Verdict]) -> str:
     """The verdict counts; said loudly when not one model was compared with a baseline."""
-    counts = Counter(v.verdict.value for v in verdicts)
+    counts = Counter(v.outcome.value for v in verdicts)
     text = ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "no models"
     return text if any(v.compared for v in verdicts) else f"{text}; {NOTHING_COMPARED}"
 
@@ -73,7 +73,7 @@ def _latency(verdict: Verdict) -> str:
 
 def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
     rows = [("model", "verdict", "baseline", "current", "delta", "p", "why")]
-    rows += [(printable(v.name), v.verdict.value, _seconds(v.baseline_s),
+    rows += [(printable(v.name), v.outcome.value, _seconds(v.baseline_s),
               _seconds(v.current_s), _delta(v), _p(v), printable(_why(v))) for v in verdicts]
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
@@ -113,12 +113,12 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
         head += [*[f"> {n}" for n in notes], ""]
     head += ["| | model | baseline | current | Δ median | p | why |",
              "|---|---|---|---|---|---|---|"]
-    rows = [f"| {EMOJI[v.verdict]} | `{v.name}` | {_seconds(v.baseline_s)} | "
+    rows = [f"| {EMOJI[v.outcome]} | `{v.name}` | {_seconds(v.baseline_s)} | "
             f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {cell(_why(v))} |"
             for v in verdicts]
     tail = [
         "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts),
-        _details("Per-phase medians (seconds)", _phases(results)),
+        _details("Per-phase medians (seconds), peak memory", _phases(results)),
         _details("Tag statistics", _tags(results)),
         _details("Environment", _environment(results, baseline)),
         _details("Updating the baseline", update_hint),
@@ -179,12 +179,16 @@ def _measured(results: Results) -> list[tuple[str, Measured]]:
 
 
 def _phases(results: Results) -> str:
+    """Each phase's median seconds, and the worker's peak resident memory (loading, the
+    exports and, where asked, the inference profile)."""
     phases = [*GATED_PHASES, TOTAL]
-    lines = ["| model | load | " + " | ".join(phases) + " |", "|---" * (len(phases) + 2) + "|"]
+    lines = ["| model | load | " + " | ".join(phases) + " | peak memory |",
+             "|---" * (len(phases) + 3) + "|"]
     for name, record in _measured(results):
         cells = [f"{median(record.samples[p]):.3f}" if p in record.samples else "-"
                  for p in phases]
-        lines.append(f"| `{name}` | {record.load_s:.2f} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{cell(name)}` | {record.load_s:.2f} | " + " | ".join(cells)
+                     + f" | {record.peak_rss_bytes / 1e6:,.0f} MB |")
     return "\n".join(lines)
 
 
@@ -212,10 +216,10 @@ def verdict_annotations(verdicts: list[Verdict], manifest: str | None, lines: di
                 ) -> list[Annotation]:
     """One annotation per verdict worth a look, on the model's line of the manifest."""
     return [
-        Annotation(ANNOTATION_KIND[v.verdict], _why(v) or v.verdict.value,
+        Annotation(ANNOTATION_KIND[v.outcome], _why(v) or v.outcome.value,
                    file=manifest if v.name in lines else None, line=lines.get(v.name),
-                   title=f"modelexport: {v.name} {v.verdict.value}")
-        for v in verdicts if v.verdict in ANNOTATION_KIND
+                   title=f"modelexport: {v.name} {v.outcome.value}")
+        for v in verdicts if v.outcome in ANNOTATION_KIND
     ]
 
 
@@ -228,27 +232,13 @@ def located(kind: str, problems: Sequence[Problem], title: str | None = None
 def outputs(verdicts: list[Verdict], results_path: str, report_path: str) -> dict[str, str]:
     """The step outputs: ``verdict`` pass|fail, ``regressions`` = models failing the gate,
     ``compared`` = models compared with their baseline (0: the run gated nothing)."""
-    failing = sum(1 for v in verdicts if v.verdict.fails_build)
+    failing = sum(1 for v in verdicts if v.outcome.fails_build)
     return {"verdict": "fail" if failing else "pass", "regressions": str(failing),
             "compared": str(sum(1 for v in verdicts if v.compared)),
             "results-path": results_path, "report-path": report_path}
 
 
 def as_json(verdicts: list[Verdict], notes: list[str]) -> str:
-    return json.dumps({
-        "summary": summary(verdicts),
-        "notes": notes,
-        "models": [
-            {"name": v.name, "verdict": v.verdict.value, "reasons": [r[:200] for r in v.reasons],
-             "baseline_s": v.baseline_s, "current_s": v.current_s,
-             "ratio": v.time.ratio if v.time else None,
-             "p_value": v.time.p_value if v.time else None, "accepted": v.accepted,
-             "compared": v.compared,
-             "structure": v.structure.to_json() if v.structure else None,
-             "inference": {"ratio": v.inference.ratio, "p_value": v.inference.p_value,
-                           "moved": [{"module": row.where, "baseline_ms": row.before_ms,
-                                      "current_ms": row.after_ms, "modules": row.count}
-                                     for row in v.moved]} if v.inference else None}
-            for v in verdicts
-        ],
-    }, indent=1) + "\n"
+    """The JSON report (``schemas/report.schema.json``)."""
+    return json.dumps({"summary": summary(verdicts), "notes": notes,
+                       "models": [v.to_json() for v in verdicts]}, indent=1) + "\n"

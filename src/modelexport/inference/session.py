@@ -2,7 +2,7 @@
 
 What runs is what users deploy: the CPU provider at ORT's default optimization level
 (``all``) unless told otherwise. The session saves the graph it optimized, which is how
-``profile.attribute`` follows fused and renamed nodes back to the exported ones.
+``attribute`` follows fused and renamed nodes back to the exported ones.
 """
 
 from __future__ import annotations
@@ -10,57 +10,23 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelexport import inputs, onnxfile, profile, sidecar
+from modelexport import inputs, onnxfile, tags
 from modelexport.errors import ModelExportError, UsageError, describe
+from modelexport.inference import aggregate, attribute, events
+from modelexport.inference.events import EVENT_CAP
+from modelexport.inference.records import OPTIMIZATIONS, Profile, Settings
 from modelexport.inputs import InputSpec
+from modelexport.tags import Tagged
 
 _WEIGHTS = "weights.bin"  # of the optimized graph ORT saves, beside it
-# ORT's profiler drops every event after this many, saying so only in its log (measured,
-# onnxruntime 1.32: 333,333 runs of a one-node graph kept 1,000,001 events).
-EVENT_CAP = 1_000_000
 
 
 class ProfileFailed(ModelExportError):
     """ONNX Runtime refused the model or failed while running it."""
-
-
-@dataclass(frozen=True)
-class Tagged:
-    """An exported model: its graph, each node's module, each module's class, its inputs."""
-
-    path: Path
-    graph: onnxfile.Skeleton
-    modules: dict[str, str | None]  # node name -> module path
-    classes: dict[str, str]  # module path -> class name
-    inputs: tuple[InputSpec, ...]  # as the export fed it; empty without a sidecar
-
-
-def tagged(path: Path) -> Tagged:
-    """The model's tags from its ONNX metadata, else from the sidecar beside it."""
-    graph = onnxfile.read(path)
-    modules = {node.name: node.props.get(sidecar.MODULE_KEY) for node in graph.nodes}
-    classes = {modules[node.name] or "": node.props.get(sidecar.CHAIN_KEY, "").rpartition("/")[2]
-               for node in graph.nodes if modules[node.name] is not None}
-    specs: tuple[InputSpec, ...] = ()
-    beside = sidecar.sidecar_path(path)
-    if beside.is_file():
-        record = sidecar.read(beside)
-        specs = record.inputs
-        if not _tagged(modules):  # exported with --clean: the sidecar alone has them
-            modules = {entry.name: entry.module for entry in record.nodes}
-        classes = {module.path: module.cls for module in record.modules}
-    if not _tagged(modules):
-        raise UsageError(f"{path}: no module tags (no modelexport metadata in the file, no "
-                         f"{beside.name} beside it): export it with `modelexport export`")
-    return Tagged(path, graph, modules, classes, specs)
-
-
-def _tagged(modules: dict[str, str | None]) -> bool:
-    return any(module is not None for module in modules.values())  # '' is the root: a tag
 
 
 def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str, Any]:
@@ -84,10 +50,10 @@ def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str,
     return inputs.arrays(specs, seed)
 
 
-def run(path: Path, settings: profile.Settings, overrides: list[InputSpec] | None = None,
-        seed: int = 0) -> tuple[profile.Profile, Tagged]:
+def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None,
+        seed: int = 0) -> tuple[Profile, Tagged]:
     """Profile ``settings.runs`` runs after ``settings.warmup`` unmeasured ones."""
-    model = tagged(path)
+    model = tags.read(path)
     feed = feeds(model, overrides or [], seed)
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         session = _session(path, settings, Path(tmp))
@@ -107,21 +73,21 @@ def run(path: Path, settings: profile.Settings, overrides: list[InputSpec] | Non
                                 f"{describe(exc)}") from exc
         trace = Path(session.end_profiling())
         try:
-            events = profile.trace_events(trace.read_text(encoding="utf-8"))
+            found = events.trace_events(trace.read_text(encoding="utf-8"))
             # Loops and branches record more events a run than the graph has kernels.
-            runs = profile.runs_of(events, settings.warmup, settings.runs)
+            runs = events.runs_of(found, settings.warmup, settings.runs)
         except ValueError as exc:
             raise ProfileFailed(f"{path.name}: onnxruntime's profile {trace.name}: "
                                 f"{describe(exc)} (its profiler keeps {EVENT_CAP:,} events: "
                                 f"profile fewer runs if it ran out)") from exc
-    placed = profile.attribute(model.graph.nodes, model.modules, optimized.nodes)
-    return profile.aggregate(path.name, settings, runs, placed, model.classes), model
+    placed = attribute.attribute(model.graph.nodes, model.by_node, optimized.nodes)
+    return aggregate.aggregate(path.name, settings, runs, placed, model.classes), model
 
 
-def _session(path: Path, settings: profile.Settings, tmp: Path) -> Any:
+def _session(path: Path, settings: Settings, tmp: Path) -> Any:
     import onnxruntime as ort
 
-    levels = dict(zip(profile.OPTIMIZATIONS, (ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    levels = dict(zip(OPTIMIZATIONS, (ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
                                       ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
                                       ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
                                       ort.GraphOptimizationLevel.ORT_ENABLE_ALL), strict=True))
@@ -132,8 +98,9 @@ def _session(path: Path, settings: profile.Settings, tmp: Path) -> Any:
     options.optimized_model_filepath = str(tmp / "optimized.onnx")
     # Only the saved graph's structure is read back, so its weights go to a file named
     # beside it, and that name to the null device: ORT has no option to save a graph without
-    # its weights, and writing them (440 MB for bert-base) took 1.1 s, longer than the
-    # session's own 0.8 s. Where no link can be made they are written and never read.
+    # its weights, and writing them took longer than creating the session itself
+    # (docs/performance.md, "Measured choices"). Where no link can be made they are
+    # written and never read.
     options.add_session_config_entry("session.optimized_model_external_initializers_file_name",
                                      _WEIGHTS)
     with contextlib.suppress(OSError, NotImplementedError):

@@ -47,8 +47,8 @@ def sizes(value: Any) -> list[tuple[int, ...] | None]:
     """Each output tensor's traced size (None where it is symbolic, as under dynamo).
 
     Never ``int()`` of a symbolic size: under torch.export that is a guard that fixes the
-    dimension to its traced value (measured: a BERT exported with a dynamic sequence then
-    failed in onnxruntime at any other length). The TorchScript tracer hands dynamic sizes
+    dimension to its traced value (a BERT exported with a dynamic sequence then failed in
+    onnxruntime at any other length). The TorchScript tracer hands dynamic sizes
     over as 0-d tensors; reading one records nothing in the graph.
     """
     import torch

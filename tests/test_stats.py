@@ -8,7 +8,7 @@ import random
 import pytest
 from scipy.stats import mannwhitneyu, quantile_test
 
-from modelexport.gate import stats
+from modelexport import stats
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -34,7 +34,7 @@ def test_ties_and_large_samples_use_the_corrected_normal_approximation(seed: int
 def test_known_regression_is_significant() -> None:
     baseline = [1.00, 1.02, 0.99, 1.01, 1.03]
     current = [1.21, 1.19, 1.25, 1.22, 1.20]
-    result = stats.compare_times(current, baseline, alpha=0.01)
+    result = stats.greater(current, baseline, alpha=0.01)
     assert result.ratio == pytest.approx(1.21 / 1.01)
     assert result.p_value == pytest.approx(1 / 252)
     assert result.significant
@@ -43,21 +43,21 @@ def test_known_regression_is_significant() -> None:
 def test_noisy_unchanged_is_not_significant() -> None:
     baseline = [1.00, 1.30, 0.95, 1.10, 1.05]
     current = [1.02, 1.25, 0.97, 1.12, 1.08]
-    result = stats.compare_times(current, baseline, alpha=0.01)
+    result = stats.greater(current, baseline, alpha=0.01)
     assert result.p_value > 0.01
     assert not result.significant
 
 
 def test_too_few_samples_fall_back_to_non_overlapping_ranges() -> None:
     assert stats.smallest_p(3, 3) == pytest.approx(0.05)
-    apart = stats.compare_times([1.3, 1.4, 1.35], [1.0, 1.1, 1.05], alpha=0.01)
+    apart = stats.greater([1.3, 1.4, 1.35], [1.0, 1.1, 1.05], alpha=0.01)
     assert apart.p_value is None and apart.significant
-    overlapping = stats.compare_times([1.3, 1.04, 1.35], [1.0, 1.1, 1.05], alpha=0.01)
+    overlapping = stats.greater([1.3, 1.04, 1.35], [1.0, 1.1, 1.05], alpha=0.01)
     assert overlapping.p_value is None and not overlapping.significant
 
 
 def test_delta_is_in_seconds_for_the_floor() -> None:
-    result = stats.compare_times([0.012, 0.013, 0.0125], [0.010, 0.0101, 0.0102], alpha=0.1)
+    result = stats.greater([0.012, 0.013, 0.0125], [0.010, 0.0101, 0.0102], alpha=0.1)
     assert result.delta == pytest.approx(0.0024)
 
 

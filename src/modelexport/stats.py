@@ -1,9 +1,8 @@
-"""Statistics for the regression gate: pure functions on lists of seconds. No numpy, no scipy.
+"""Statistics on samples (seconds, milliseconds, bytes): pure functions, no numpy, no scipy.
 
-The gate asks one question per metric: are the current samples slower than the baseline's,
-beyond noise? A one-sided Mann-Whitney U test answers it without assuming normal timings;
-exact for the small sample counts a gate uses, normal-approximated (with tie correction)
-above them.
+The gate asks one question per metric: are these samples larger than those, beyond noise?
+A one-sided Mann-Whitney U test answers it without assuming normal timings; exact for the
+small sample counts a gate uses, normal-approximated (with tie correction) above them.
 """
 
 from __future__ import annotations
@@ -18,15 +17,15 @@ from typing import NamedTuple
 EXACT_LIMIT = 400  # m * n above which the normal approximation is used
 
 
-class TimeComparison(NamedTuple):
-    ratio: float  # median(current) / median(baseline)
-    delta: float  # median(current) - median(baseline), seconds
-    p_value: float | None  # None: too few samples for the test to reach alpha
-    significant: bool  # slower beyond noise, by the test or (too few samples) by range
+class Comparison(NamedTuple):
+    ratio: float  # median(a) / median(b)
+    delta: float  # median(a) - median(b), in the samples' unit
+    p_value: float | None  # of "a is larger"; None: too few samples for the test to reach alpha
+    significant: bool  # a larger beyond noise, by the test or (too few samples) by range
 
 
 def u_statistic(current: Sequence[float], baseline: Sequence[float]) -> float:
-    """Pairs where current is slower (ties count one half)."""
+    """Pairs where current is larger (ties count one half)."""
     return sum(1.0 if c > b else 0.5 if c == b else 0.0 for c in current for b in baseline)
 
 
@@ -81,19 +80,18 @@ def smallest_p(m: int, n: int) -> float:
     return 1 / math.comb(m + n, m)
 
 
-def compare_times(current: Sequence[float], baseline: Sequence[float], alpha: float
-                  ) -> TimeComparison:
-    """Ratio and significance of a slowdown of ``current`` against ``baseline``.
+def greater(a: Sequence[float], b: Sequence[float], alpha: float) -> Comparison:
+    """Ratio of the medians, and whether ``a`` is larger than ``b`` beyond noise.
 
     With too few samples for the test to reach ``alpha`` (e.g. 3 against 3: p >= 0.05),
-    a slowdown counts as significant only when the ranges do not overlap at all.
+    ``a`` counts as significantly larger only when the ranges do not overlap at all.
     """
-    now, before = median(current), median(baseline)
-    ratio = now / before if before > 0 else math.inf
-    if smallest_p(len(current), len(baseline)) > alpha:
-        return TimeComparison(ratio, now - before, None, min(current) > max(baseline))
-    p = p_greater(current, baseline)
-    return TimeComparison(ratio, now - before, p, p < alpha)
+    above, below = median(a), median(b)
+    ratio = above / below if below > 0 else math.inf
+    if smallest_p(len(a), len(b)) > alpha:
+        return Comparison(ratio, above - below, None, min(a) > max(b))
+    p = p_greater(a, b)
+    return Comparison(ratio, above - below, p, p < alpha)
 
 
 def block_means(values: Sequence[float], blocks: int = 10) -> list[float]:
@@ -102,9 +100,8 @@ def block_means(values: Sequence[float], blocks: int = 10) -> list[float]:
 
     For latencies of runs a few milliseconds long: a run fits between the time slices of a
     process sharing its core, so the median of single runs does not see a machine slowed by
-    half, while the mean of a block of runs does (``bench/gate_quality.py --inference``:
-    bert-tiny, 1.2 ms a run, under a CPU-bound process on its core, never flagged by single
-    runs; 2.02-2.36x by blocks of 5, flagged in 10 of 10 checks)."""
+    half, while the mean of a block of runs does (measured in docs/profile.md, "The
+    inference verdict")."""
     count = min(blocks, len(values))
     if count == 0:
         return []

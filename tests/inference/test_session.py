@@ -13,18 +13,20 @@ import onnx_ir
 import pytest
 from model_explorer_onnx.main import ONNXAdapter, get_node_namespace
 
-from modelexport import inference, profile
 from modelexport.gate import results
+from modelexport.gate.latency import Latency, module_deltas
 from modelexport.gate.records import Measured
 from modelexport.htp.export import export
 from modelexport.htp.options import ExportOptions
+from modelexport.inference import overlay, session
+from modelexport.inference.records import Profile, Settings
 from modelexport.inputs import InputSpec
 from modelexport.sources import Source
 
 from harness import run_cli
 
 PROFILED = ["bert", "gpt2", "vit", "resnet", "t5", "minilm"]
-SETTINGS = profile.Settings(runs=6, warmup=1, threads=1, optimization="all")
+SETTINGS = Settings(runs=6, warmup=1, threads=1, optimization="all")
 
 
 @pytest.mark.export
@@ -33,7 +35,7 @@ SETTINGS = profile.Settings(runs=6, warmup=1, threads=1, optimization="all")
 def test_every_kernel_finds_its_module_and_the_times_add_up(exports, name: str,
                                                               exporter: str) -> None:
     path = exports.get(name, exporter).onnx_path
-    found, _ = inference.run(path, SETTINGS)
+    found, _ = session.run(path, SETTINGS)
     assert found.nodes and all(node.module is not None for node in found.nodes)
     # The rest sits at the root: what the model's forward computes there itself (masks,
     # shapes), a fixed cost of under 0.3 ms that these small configs make up to a quarter
@@ -50,14 +52,15 @@ def test_every_kernel_finds_its_module_and_the_times_add_up(exports, name: str,
 def test_model_explorer_opens_every_node_under_its_module_and_takes_the_overlay(
         exports, name: str, exporter: str) -> None:
     path = exports.get(name, exporter).onnx_path
-    found, model = inference.run(path, SETTINGS)
+    found, model = session.run(path, SETTINGS)
     graph = onnx_ir.load(path).graph
+    modules = model.by_node
     for node in graph:
-        module = model.modules[node.name]
+        module = modules[node.name]
         assert get_node_namespace(node) == (module.split(".") if module else []), node.name
     converted = ONNXAdapter().convert(str(path), {})["graphs"][0]
-    overlay = profile.overlay(found, model.graph.nodes, model.graph.name)
-    keys = overlay[converted.id]["results"]
+    data = overlay.overlay(found, model.graph.nodes, model.graph.name)
+    keys = data[converted.id]["results"]
     assert keys and set(keys) <= {node.id for node in converted.nodes}
     assert sum(v["value"] for v in keys.values()) == pytest.approx(
         sum(n.ms for n in found.nodes if n.members), rel=1e-3)
@@ -79,9 +82,9 @@ def test_a_wider_feed_forward_is_named_where_inference_moved(tmp_path: Path) -> 
         # of the modules that did not change.
         longer = [InputSpec(name, (2, 128), "int64") for name in
                   ("input_ids", "attention_mask", "token_type_ids")]
-        found, _ = inference.run(path, profile.Settings(10, 2, 1, "all"), longer)
-        profiles.append(profile.Latency.of(found))
-    leading = profile.module_deltas(*profiles, limit=2)
+        found, _ = session.run(path, Settings(10, 2, 1, "all"), longer)
+        profiles.append(Latency.of(found))
+    leading = module_deltas(*profiles, limit=2)
     assert {row.where for row in leading} <= {"encoder.layer.{0,1}.intermediate.dense",
                                               "encoder.layer.{0,1}.output.dense",
                                               "encoder.layer.{0,1}.intermediate"}
@@ -101,10 +104,10 @@ def test_a_profile_writes_no_copy_of_the_weights(tmp_path: Path) -> None:
     mount = f'mount -t tmpfs -o size=2m tmpfs {scratch} && TMPDIR={scratch} "$@"'
     proc = subprocess.run(
         ["unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", sys.executable,
-         "-m", "modelexport.cli", "profile", str(path), "--runs", "3", "--json", "p.json"],
+         "-m", "modelexport", "profile", str(path), "--runs", "3", "--json", "p.json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert profile.Profile.from_json(json.loads((tmp_path / "p.json").read_text())).attributed
+    assert Profile.from_json(json.loads((tmp_path / "p.json").read_text())).attributed
 
 
 @pytest.mark.export

@@ -1,0 +1,75 @@
+"""What the gate keeps of an inference profile, and how per-module times moved between two.
+Pure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from modelexport import modulepath, stats
+from modelexport.gate.metric import Metric
+from modelexport.inference.records import Profile, Settings
+
+LATENCY = "inference"  # the metric's name
+
+@dataclass(frozen=True)
+class Latency:
+    """What the gate keeps of a profile: every run's latency, and per module its self and
+    inclusive milliseconds of a typical run."""
+
+    settings: Settings
+    latency_ms: tuple[float, ...]
+    attributed: float
+    modules: dict[str, tuple[float, float]]  # path -> (self, inclusive)
+
+    @property
+    def metric(self) -> Metric:
+        """The latency the verdict compares: the means of blocks of consecutive runs
+        (``stats.block_means`` says why), in milliseconds."""
+        return Metric(LATENCY, "ms", tuple(stats.block_means(self.latency_ms)))
+
+    @classmethod
+    def of(cls, found: Profile) -> Latency:
+        return cls(found.settings, found.latency_ms, found.attributed,
+                   {m.path: (m.self_ms, m.inclusive_ms) for m in found.modules})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"settings": vars(self.settings), "latency_ms": list(self.latency_ms),
+                "attributed": self.attributed,
+                "modules": {path: list(times) for path, times in self.modules.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Latency:
+        return cls(Settings(**data["settings"]), tuple(data["latency_ms"]), data["attributed"],
+                   {path: (times[0], times[1]) for path, times in data["modules"].items()})
+
+
+@dataclass(frozen=True)
+class ModuleDelta:
+    """How a module's own time moved; ``count`` modules alike folded into one row."""
+
+    where: str
+    before_ms: float
+    after_ms: float
+    count: int = 1
+
+    @property
+    def delta_ms(self) -> float:
+        return self.after_ms - self.before_ms
+
+
+def module_deltas(before: Latency, after: Latency, limit: int = 5) -> list[ModuleDelta]:
+    """The modules whose own time moved most, repeated layers folded (their times summed):
+    ``encoder.layer.{0..11}.intermediate.dense`` is one row."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for path in {*before.modules, *after.modules}:
+        groups[modulepath.pattern(path)].append(path)
+    rows = []
+    for paths in groups.values():
+        was = sum(before.modules.get(p, (0.0, 0.0))[0] for p in paths)
+        now = sum(after.modules.get(p, (0.0, 0.0))[0] for p in paths)
+        rows.append(ModuleDelta(modulepath.folded_name(sorted(paths)), was, now, len(paths)))
+    rows.sort(key=lambda row: (-abs(row.delta_ms), row.where))
+    return rows[:limit]

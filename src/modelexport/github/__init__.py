@@ -1,0 +1,1 @@
+"""GitHub: the Actions runner (``actions``), the REST API (``rest``), the sticky comment."""

@@ -1,0 +1,46 @@
+"""The report files a judged run can be written as: a registry. A new format is a function
+that renders a judged run, and one entry in ``FORMATS``; ``check`` and ``compare`` then take
+``--report-NAME FILE``, and ``--report-dir`` (the action's output folder) holds it too.
+
+Imported by the command line to build its options, so the renderers are imported when one
+runs, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelexport.gate.judge import Judgement
+
+Render = Callable[["Judgement", str], str]  # (the judged run, how to update the baseline)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # the option is --report-NAME
+    file: str  # its file name in a --report-dir
+    help: str
+    render: Render
+
+
+def _markdown(judged: Judgement, hint: str) -> str:
+    from modelexport.publish import report
+
+    return report.markdown(judged.verdicts, judged.results, judged.baseline, judged.notes,
+                           hint, judged.drift)
+
+
+def _json(judged: Judgement, hint: str) -> str:
+    from modelexport.publish import report
+
+    return report.as_json(judged.verdicts, judged.notes)
+
+
+MARKDOWN = Format("md", "report.md", "the markdown report (the PR comment's body)", _markdown)
+FORMATS = {f.name: f for f in (
+    MARKDOWN,
+    Format("json", "report.json", "the verdicts as JSON (schemas/report.schema.json)", _json),
+)}

@@ -1,0 +1,65 @@
+"""ONNX Runtime's trace events read and split into runs, as ORT writes them. Pure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelexport.inference.events import runs_of, trace_events
+
+
+def made(runs: list[dict[str, float]], gap: float = 1000.0) -> list[dict]:
+    """A Chrome trace as ORT writes it: a model_run event per run, kernels inside."""
+    trace: list[dict] = [{"cat": "Session", "name": "session_initialization", "ts": 0, "dur": 5}]
+    ts = 10.0
+    for kernels in runs:
+        start = ts
+        for name, dur in kernels.items():
+            trace.append({"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur})
+            trace.append({"cat": "Node", "name": f"{name}_fence_before", "ts": ts, "dur": 0})
+            ts += dur
+        trace.append({"cat": "Session", "name": "model_run", "ts": start, "dur": ts - start + 1})
+        ts += gap
+    return trace
+
+
+def test_runs_drop_the_warm_up_and_count_each_kernel_in_its_run() -> None:
+    trace = made([{"a": 900.0}, {"a": 100.0, "b": 50.0}, {"a": 110.0}])
+    runs = runs_of(trace, 1, 2)
+    assert runs.kernels == ({"a": (100.0, 1), "b": (50.0, 1)}, {"a": (110.0, 1)})
+    assert runs.latency_us == (151.0, 111.0)
+    # ORT's profiler stops recording at a million events (a loop can make that many in a
+    # few runs): the last run is missing, and averaging the rest would hide it.
+    with pytest.raises(ValueError, match="it holds 2 of the 3 runs"):
+        runs_of(trace[:-1], 1, 2)
+
+
+# As onnxruntime writes it: one event a line, ``args`` last.
+ORT_TRACE = "\n".join([
+    "[",
+    '{"cat" : "Session","pid" :7,"tid" :7,"dur" :5,"ts" :1,"ph" : "X",'
+    '"name" :"model_loading_uri","args" : {}},',
+    '{"cat" : "Node","pid" :7,"tid" :7,"dur" :61,"ts" :20,"ph" : "X",'
+    '"name" :"a\\"b,\\"args\\" :{_kernel_time","args" : {"op_name" : "Relu",'
+    '"thread_scheduling_stats" : {"main_thread": {"core": -1}}}},',
+    '{"cat" : "Session","pid" :7,"tid" :7,"dur" :87,"ts" :10,"ph" : "X",'
+    '"name" :"model_run","args" : {}}',
+    "]",
+])
+
+
+def test_the_trace_is_read_without_its_statistics() -> None:
+    # A name holding the marker (its quotes escaped, as ORT escapes them) does not cut the
+    # event short.
+    events = trace_events(ORT_TRACE)
+    assert [e["name"] for e in events] == ["model_loading_uri", 'a"b,"args" :{_kernel_time',
+                                           "model_run"]
+    assert events[1] == {"cat": "Node", "pid": 7, "tid": 7, "dur": 61, "ts": 20, "ph": "X",
+                         "name": 'a"b,"args" :{_kernel_time'}
+    # Laid out otherwise (one line, args first): parsed whole.
+    whole = json.dumps([{"args": {"x": 1}, "name": "model_run", "ts": 1, "dur": 2}])
+    assert trace_events(whole) == json.loads(whole)
+    for broken in ('[{"name": "model_run", "ts": 1', "[1, 2]", ""):
+        with pytest.raises(ValueError):
+            trace_events(broken)
