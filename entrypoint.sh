@@ -11,7 +11,6 @@ baseline="$(input BASELINE)"
 out="$(input OUTPUT-DIR)"
 out="${out:-modelexport-out}"
 results="$out/results.json"
-report="$out/report.md"  # every report format goes to "$out"; this one is the PR comment
 
 comment="$(input COMMENT)"
 if [[ "$comment" == "auto" || -z "$comment" ]]; then
@@ -49,7 +48,11 @@ case "$mode" in
     args+=(-- "$manifest")  # a manifest named like an option is still a file name
     ;;
   report)
-    args=(comment --results "$results" -- "$report")
+    # The report is rendered from the results, judged against this job's own baseline and
+    # manifest (the default branch's): nothing of the pull request's artifact is posted.
+    args=(comment --results "$results")
+    [[ -n "$baseline" ]] && args+=(--baseline "$baseline")
+    [[ -n "$manifest" ]] && args+=(--manifest "$manifest")
     ;;
   *)
     # The value is the workflow's, not ours: never echoed, so it cannot be a command.
@@ -75,6 +78,7 @@ if [[ -n "${GITHUB_WORKSPACE:-}" ]]; then
   owner="$(stat -c '%u:%g' "$GITHUB_WORKSPACE")"
   workspace="$(realpath "$GITHUB_WORKSPACE")"
   for path in "$out" "$baseline" "$HF_HOME"; do
+    [[ -n "$path" ]] || continue
     resolved="$(realpath -m -- "$path")"
     if [[ "$resolved" == "$workspace"/* && -e "$resolved" ]]; then
       chown -R "$owner" -- "$resolved" 2>/dev/null || true

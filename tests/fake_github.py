@@ -176,4 +176,5 @@ def actions_env(directory: Path, fake: FakeGitHub, event: dict[str, Any], token:
         "GITHUB_REPOSITORY": fake.repository, "GITHUB_EVENT_PATH": str(directory / "event.json"),
         "GITHUB_OUTPUT": str(directory / "output"),
         "GITHUB_STEP_SUMMARY": str(directory / "summary.md"),
+        "MODELEXPORT_LOOPBACK_HTTP": "1",  # the fake serves plain http on 127.0.0.1
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -58,11 +59,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, add_env: dict[str, st
             cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """``python -m modelexport ARGS`` as a user runs it: a fresh process, offline.
     ``env`` replaces this process's environment (tests of GitHub Actions build their own);
-    ``add_env`` adds to it."""
-    base = {**os.environ, "HF_HUB_OFFLINE": "1"} if env is None else env
+    ``add_env`` adds to it. Without ``env``, not in GitHub Actions, even where the tests
+    themselves run there: the runner's variables would change what the tool does, and
+    where it writes."""
+    base = {**outside_actions(os.environ), "HF_HUB_OFFLINE": "1"} if env is None else env
     environment = {**base, **(add_env or {})}
     return subprocess.run([sys.executable, "-m", "modelexport", *args], cwd=cwd,
                           env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def outside_actions(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without what GitHub Actions sets for a step."""
+    return {k: v for k, v in environ.items()
+            if not k.startswith(("GITHUB_", "INPUT_", "ACTIONS_", "RUNNER_"))}
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from fake_github import FakeGitHub, assert_not_leaked, parse_outputs
+from harness import gate_documents, outside_actions
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -171,6 +172,7 @@ def action_env(workspace: Path, fake: FakeGitHub, inputs: dict[str, str], event_
         "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url,
         "GITHUB_OUTPUT": str(workspace / "output"),
         "GITHUB_STEP_SUMMARY": str(workspace / "summary.md"),
+        "MODELEXPORT_LOOPBACK_HTTP": "1",  # the fake serves plain http on 127.0.0.1
     }
     return env
 
@@ -213,8 +215,11 @@ def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitH
                                  {"workflow_run": {"head_sha": "c" * 40}}))
     assert report.returncode == 0, report.stdout + report.stderr
     (posted,) = fake.comments[4]
-    assert posted["body"] == ("<!-- modelexport-comment: models.yaml -->\n"
-                              + (tmp_path / "modelexport-out" / "report.md").read_text())
+    # Rendered by the report job from the results, judged against its own baseline.
+    assert posted["body"].startswith("<!-- modelexport-comment: models.yaml -->\n"
+                                     "### modelexport: 1 unchanged\n")
+    assert "judged by the report job" in posted["body"]
+    assert "| ⚪ | `bert-tiny` |" in posted["body"]
 
     # Same-repository PR: check comments itself (comment: auto), on the same comment.
     runs.append(check := action(tmp_path, fake, {"MODE": "check", **token}, "pull_request",
@@ -249,7 +254,8 @@ def test_entrypoint_passes_select_as_one_option_per_tag(tmp_path: Path, fake: Fa
     (tmp_path / "models.yaml").write_text(TINY_BERT)
     proc = action(tmp_path, fake, {"SELECT": "vision, audio", "THRESHOLD": "0.2"}, "push", {})
     assert proc.returncode == 2
-    assert "no model has tag(s) vision, audio" in proc.stderr
+    # Two options, one per tag: one option "vision, audio" would be one tag.
+    assert "no model has tag(s) 'vision', 'audio'" in proc.stderr
 
 
 def test_entrypoint_refuses_an_unknown_mode_without_echoing_it(tmp_path: Path,
@@ -282,7 +288,7 @@ def test_entrypoint_hands_back_only_what_lies_in_the_workspace(tmp_path: Path,
 def test_pre_commit_hook_passes_a_good_manifest_and_points_at_a_typo(tmp_path: Path) -> None:
     repo = tmp_path / "user-repo"
     repo.mkdir()
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"),
+    env = {**outside_actions(os.environ), "PRE_COMMIT_HOME": str(tmp_path / "cache"),
            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com"}
@@ -364,9 +370,9 @@ def build(sleep=0):
 
 @pytest.mark.export
 def test_entrypoint_passes_sigterm_on_and_the_finished_models_are_kept(
-        tmp_path: Path, fake: FakeGitHub) -> None:
-    (tmp_path / "slow.py").write_text(SLOW)
-    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        workspace: Path, fake: FakeGitHub) -> None:
+    (workspace / "slow.py").write_text(SLOW)
+    (workspace / "models.yaml").write_text(textwrap.dedent("""\
         defaults: {repeats: 1}
         models:
           - name: quick
@@ -374,10 +380,10 @@ def test_entrypoint_passes_sigterm_on_and_the_finished_models_are_kept(
           - name: stuck
             source: {factory: "slow:build", kwargs: {sleep: 600}}
         """))
-    entry = subprocess.Popen(["bash", str(ROOT / "entrypoint.sh")], cwd=tmp_path,
-                             env=action_env(tmp_path, fake, {}, "push", {}),
+    entry = subprocess.Popen(["bash", str(ROOT / "entrypoint.sh")], cwd=workspace,
+                             env=action_env(workspace, fake, {}, "push", {}),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    results = tmp_path / "modelexport-out" / "results.json"
+    results = workspace / "modelexport-out" / "results.json"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and "quick" not in (
             json.loads(results.read_text())["models"] if results.exists() else {}):
@@ -387,3 +393,36 @@ def test_entrypoint_passes_sigterm_on_and_the_finished_models_are_kept(
     assert entry.returncode == 130, stderr
     assert "interrupted; finished models are in modelexport-out/results.json" in stderr
     assert list(json.loads(results.read_text())["models"]) == ["quick"]
+
+
+def test_entrypoint_report_mode_with_an_empty_baseline_input_passes(tmp_path: Path,
+                                                                    fake: FakeGitHub) -> None:
+    """With ``baseline: ""``, the step failed after its comment was posted."""
+    out = tmp_path / "modelexport-out"
+    out.mkdir()
+    current, _, _ = gate_documents(out, slower_by=1.0, pull_request=4)
+    current.rename(out / "results.json")
+    fake.heads[4] = "c" * 40
+    proc = action(tmp_path, fake, {"MODE": "report", "BASELINE": "", "MANIFEST": "",
+                                   "GITHUB-TOKEN": TOKEN}, "workflow_run",
+                  {"workflow_run": {"head_sha": "c" * 40}})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PR comment created" in proc.stdout
+    assert "no baseline" in fake.comments[4][0]["body"]
+
+
+@pytest.mark.parametrize(("code", "step"), [(1, 0), (3, 3), (2, 2)])
+def test_only_a_regression_passes_under_fail_on_regression_false(
+        tmp_path: Path, fake: FakeGitHub, code: int, step: int) -> None:
+    """A crash exits 3, never 1: read as "regressions found, not failing" it went green.
+    The modelexport the entrypoint calls is a stand-in that exits with ``code``."""
+    stand_in = tmp_path / "bin" / "modelexport"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f"#!/bin/sh\nexit {code}\n")
+    stand_in.chmod(0o755)
+    env = action_env(tmp_path, fake, {"FAIL-ON-REGRESSION": "false"}, "push", {})
+    env["PATH"] = f"{stand_in.parent}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(["bash", str(ROOT / "entrypoint.sh")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == step
+    assert ("not failing (fail-on-regression: false)" in proc.stdout) == (code == 1)

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "modelexport"
 # Lowest first. A module imports from its own layer's group or a lower layer: a flat
 # layer's modules (the base, the records) import each other; a package imports itself.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"__init__", "errors", "escape", "jsonfile", "schemas", "stats", "modulepath",
+    ("base", {"__init__", "errors", "escape", "files", "jsonfile", "schemas", "stats", "modulepath",
               "logs", "yamlfile", "environment"}),
     ("records", {"inputs", "outputs", "sources", "sidecar", "onnxfile", "tags", "structure",
                  "diff"}),

@@ -72,7 +72,7 @@ def test_text_and_markdown_limit_rows_and_escape_cells() -> None:
     assert len(lines) == 7 and lines[5].split() == ["...", "25", "more", "module", "changes"]
     assert lines[-1].startswith("graph")
     markdown = diff.as_markdown(found, limit=5)
-    assert ("| `head\\|0` | new module Linear: 2 nodes (Add 1, MatMul 1), 1.0 KB parameters |"
+    assert ("| `head\\|0` | `new module Linear: 2 nodes (Add 1, MatMul 1), 1.0 KB parameters` |"
             in markdown)
 
 

@@ -28,11 +28,11 @@ def plain():
 
 
 @pytest.fixture
-def package(tmp_path: Path) -> Path:
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "__init__.py").write_text("")
-    (tmp_path / "mine" / "broken.py").write_text(BROKEN)
-    return tmp_path
+def package(workspace: Path) -> Path:
+    (workspace / "mine").mkdir()
+    (workspace / "mine" / "__init__.py").write_text("")
+    (workspace / "mine" / "broken.py").write_text(BROKEN)
+    return workspace
 
 
 @pytest.mark.parametrize(("factory", "expected"), [
@@ -74,9 +74,9 @@ def test_gate_errors_of_a_factory_name_the_manifest_line(package: Path) -> None:
            "width 3 is not supported" in proc.stdout
 
 
-def test_the_example_factory_gates_end_to_end_and_a_changed_kwarg_shows(tmp_path: Path
+def test_the_example_factory_gates_end_to_end_and_a_changed_kwarg_shows(workspace: Path
                                                                         ) -> None:
-    example = tmp_path / "factory"
+    example = workspace / "factory"
     shutil.copytree(ROOT / "examples" / "factory", example)
     first = run_cli("check", "models.yaml", "--baseline", "baseline.json", "--update-baseline",
                     "--repeats", "2", cwd=example)

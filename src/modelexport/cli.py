@@ -1,5 +1,6 @@
 """Command line: the parser, dispatch to ``commands/<name>.py``, and the error edge.
-Exit codes: 0 ok, 1 failed, 2 usage error.
+Exit codes: 0 ok, 1 failed (a regression, a failed export), 2 usage error, 3 a bug of ours:
+never 1, which a workflow may accept (``fail-on-regression: false``).
 
 Each command module declares its own options (``add_parser``) and its typed arguments
 (``Args``), and imports the library only inside its ``run``: ``--help`` loads nothing but
@@ -20,6 +21,7 @@ from typing import Any
 from modelexport import __version__
 from modelexport.errors import ModelExportError
 
+INTERNAL_ERROR = 3
 COMMANDS = ("export", "check", "compare", "comment", "baseline", "merge", "diff", "profile",
             "validate")
 
@@ -59,6 +61,14 @@ def _annotate(exc: ModelExportError) -> None:
         console.announce(report.located("error", exc.problems, "modelexport: manifest"))
 
 
+def _shown(message: object) -> str:
+    """An error's message, which quotes files and values from them, safe for a terminal and
+    a CI log: each of its lines made printable."""
+    from modelexport.escape import printable_lines
+
+    return printable_lines(str(message)).rstrip("\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     namespace = build_parser().parse_args(argv)
     from modelexport import logs
@@ -69,18 +79,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelExportError as exc:
         if namespace.debug:
             traceback.print_exc()
-        print(f"modelexport: error: {exc}", file=sys.stderr)
+        print(f"modelexport: error: {_shown(exc)}", file=sys.stderr)
         _annotate(exc)
         return exc.exit_code
     except OSError as exc:  # the machine's, not the input's: a full disk, a vanished folder
         if namespace.debug:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"modelexport: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"modelexport: error: {_shown(where)}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("modelexport: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: one line, and no exit code that reads as a verdict
+        if namespace.debug:
+            traceback.print_exc()
+        from modelexport.errors import describe
+
+        print(f"modelexport: internal error: {_shown(describe(exc))} (a bug in modelexport: "
+              "--debug shows where)", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

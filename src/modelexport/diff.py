@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelexport import modulepath
-from modelexport.escape import cell
+from modelexport.escape import code
 from modelexport.onnxfile import TensorSig
 from modelexport.structure import ModuleStructure, Structure
 
@@ -195,7 +195,7 @@ def as_text(found: StructureDiff, limit: int | None = None) -> str:
 
 
 def as_markdown(found: StructureDiff, limit: int | None = None) -> str:
-    body = "".join(f"| `{cell(r.where)}` | {cell(r.what)} |\n" for r in shown_rows(found, limit))
+    body = "".join(f"| {code(r.where)} | {code(r.what)} |\n" for r in shown_rows(found, limit))
     return "| where | what changed |\n|---|---|\n" + body
 
 

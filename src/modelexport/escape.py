@@ -1,8 +1,9 @@
 """Text that did not come from the tool (names, paths, error messages, module paths), made
-safe where it is shown: a terminal or CI log, a markdown table. Pure."""
+safe where it is shown: a terminal or CI log, markdown (a PR comment), HTML. Pure."""
 
 from __future__ import annotations
 
+import html
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -12,16 +13,39 @@ def printable(text: str) -> str:
     """``text`` safe for a terminal and a CI log: control characters (ANSI escapes, carriage
     returns, newlines) shown as escapes, so no text can start a line of its own, and a
     leading '::', which the Actions runner reads as a workflow command, broken."""
-    shown = _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+    shown = visible(text)
     return "\\" + shown if shown.startswith("::") else shown
 
 
+def visible(text: str, keep: str = "") -> str:
+    """Control characters as their escapes (``\\x1b``, ``\\r``), but those in ``keep``."""
+    return _CONTROL.sub(lambda found: found.group() if found.group() in keep
+                        else found.group().encode("unicode_escape").decode(), text)
+
+
 def printable_lines(text: str) -> str:
-    """A multi-line text of ours holding names from files, each line made ``printable``."""
-    return "".join(printable(line) + "\n" for line in text.splitlines())
+    """A multi-line text of ours holding names from files, each line made ``printable``.
+    Lines end at a newline only: a carriage return from a file is shown, not obeyed."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return "".join(printable(line) + "\n" for line in lines)
 
 
-def cell(text: str) -> str:
-    """``text`` inside a markdown table cell or code span: a '|' cannot end the cell, a
-    backtick the span, a newline the row."""
-    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+def code(text: str) -> str:
+    """``text`` as a markdown code span, also inside a table cell: in a code span GitHub
+    renders no link, image, mention, HTML or emphasis, so the text can only be read. A
+    backtick cannot end the span, a '|' the cell, a line ending (or any control character,
+    shown as an escape) the row."""
+    return "`" + (visible(text).replace("`", "'").replace("|", "\\|") or " ") + "`"
+
+
+def block(text: str) -> str:
+    """``text`` inside a fenced code block: no backtick can close the fence, no control
+    character reaches the reader."""
+    return printable_lines(text).replace("`", "'")
+
+
+def in_html(text: str) -> str:
+    """``text`` inside HTML (a ``<summary>``): markup shown as text."""
+    return html.escape(printable(text))

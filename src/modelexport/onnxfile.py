@@ -1,16 +1,19 @@
 """Read an ONNX file's structure without the onnx package and without its weights.
 
-An ONNX file is one protobuf ``ModelProto``. Its weights sit in ``raw_data`` fields of the
-initializers; walking the messages field by field over a memory map skips those payloads
-by their length, so the graph of a file of hundreds of MB is read in milliseconds and
-its weights never leave the disk. Field numbers are those of ``onnx.proto`` (stable since
-IR version 3). ``htp/wire.py`` splices tags into serialized models with the same walker.
+An ONNX file is one protobuf ``ModelProto``. Its weights sit in the data fields of the
+initializers; walking the messages field by field, reading each field's header at its
+offset, skips those payloads by their length, so the graph of a file of hundreds of MB is
+read in milliseconds and its weights never leave the disk. Reads go by offset (``pread``),
+not through a memory map: a file truncated while it is read (an export rewriting it) is
+then an error, where touching a mapped page past the new end kills the process (SIGBUS).
+Field numbers are those of ``onnx.proto`` (stable since IR version 3). ``htp/wire.py``
+splices tags into serialized models with the same walker.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +27,9 @@ _IR_VERSION, _OPSET_IMPORT, _GRAPH, _MODEL_PROPS = 1, 8, 7, 14
 _NODE, _GRAPH_NAME, _INITIALIZER, _INPUT, _OUTPUT = 1, 2, 5, 11, 12
 # NodeProto
 _NODE_INPUT, _NODE_OUTPUT, _NODE_NAME, _OP_TYPE, _DOMAIN, _NODE_PROPS = 1, 2, 3, 4, 7, 9
-# TensorProto
+# TensorProto; the fields that hold no value (its header), the rest are data
 _DIMS, _DATA_TYPE, _TENSOR_NAME = 1, 2, 8
+_TENSOR_HEADER = frozenset({_DIMS, _DATA_TYPE, _TENSOR_NAME})
 # TensorProto.DataType -> (name, bits per element)
 DTYPES: dict[int, tuple[str, float]] = {
     1: ("float32", 32), 2: ("uint8", 8), 3: ("int8", 8), 4: ("uint16", 16), 5: ("int16", 16),
@@ -121,58 +125,100 @@ class Skeleton:
 
 
 def read(path: Path) -> Skeleton:
-    """The skeleton of the ONNX file at ``path``; UsageError if it is not one.
-
-    The map is not closed explicitly: the views into it die with this call (the skeleton
-    holds copies), and closing a map that an exception's frames still view fails.
-    """
+    """The skeleton of the ONNX file at ``path``; UsageError if it is not one (or not a
+    regular file, or it changed while it was read)."""
     try:
-        with path.open("rb") as file:
-            if os.fstat(file.fileno()).st_size == 0:
-                raise UsageError(f"{path}: not an ONNX model (empty file)")
-            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO would block the open
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return _model(memoryview(mapped))
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path}: not a regular file")
+        if info.st_size == 0:
+            raise UsageError(f"{path}: not an ONNX model (empty file)")
+        return _model(_File(handle, info.st_size))
     except (ValueError, IndexError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not an ONNX model ({exc})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(handle)
 
 
-def _model(data: memoryview) -> Skeleton:
+class _File:
+    """An open file read by offset."""
+
+    def __init__(self, handle: int, size: int) -> None:
+        self.handle = handle
+        self.size = size
+
+    def take(self, start: int, length: int) -> memoryview:
+        data = os.pread(self.handle, length, start)
+        if len(data) != length:
+            raise ValueError("the file got shorter while it was read")
+        return memoryview(data)
+
+    def spans(self, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+        """(field number, wire type, field start, payload start, payload length) of each
+        field between ``start`` and ``end``, reading the headers only."""
+        pos = start
+        while pos < end:
+            head = self.take(pos, min(20, end - pos))
+            key, at = varint(head, 0)
+            number, wire = key >> 3, key & 7
+            if wire == LEN:
+                length, at = varint(head, at)
+            elif wire == 0:
+                length = varint(head, at)[1] - at
+            elif wire in (1, 5):
+                length = 8 if wire == 1 else 4
+            else:
+                raise ValueError(f"unsupported protobuf wire type {wire}")
+            if number == 0 or pos + at + length > end:
+                raise ValueError("truncated or not a protobuf message")
+            yield number, wire, pos, pos + at, length
+            pos += at + length
+
+
+def _model(file: _File) -> Skeleton:
     ir_version, opsets, props = 0, {}, {}
-    graph: memoryview | None = None
-    for number, wire, _, payload in fields(data):
-        if number == _IR_VERSION and wire == 0:
-            ir_version = _int(payload)
-        elif number == _OPSET_IMPORT and wire == LEN:
-            domain, version = _opset(payload)
-            opsets[domain] = version
-        elif number == _GRAPH and wire == LEN:
-            graph = payload
-        elif number == _MODEL_PROPS and wire == LEN:
-            key, value = _entry(payload)
-            props[key] = value
+    graph: tuple[int, int] | None = None
+    for number, wire, _, start, length in file.spans(0, file.size):
+        if number == _GRAPH and wire == LEN:
+            graph = (start, length)
+        elif number in (_IR_VERSION, _OPSET_IMPORT, _MODEL_PROPS):
+            payload = file.take(start, length)
+            if number == _IR_VERSION and wire == 0:
+                ir_version = _int(payload)
+            elif number == _OPSET_IMPORT and wire == LEN:
+                domain, version = _opset(payload)
+                opsets[domain] = version
+            elif number == _MODEL_PROPS and wire == LEN:
+                key, value = _entry(payload)
+                props[key] = value
     if graph is None or not ir_version:
         raise ValueError("no graph")
-    return _graph(graph, ir_version, opsets, props)
+    return _graph(file, *graph, ir_version, opsets, props)
 
 
-def _graph(data: memoryview, ir_version: int, opsets: dict[str, int],
+def _graph(file: _File, begin: int, length: int, ir_version: int, opsets: dict[str, int],
            props: dict[str, str]) -> Skeleton:
     nodes, inputs, outputs = [], [], []
     initializers: dict[str, int] = {}
     graph_name = ""
-    for number, wire, _, payload in fields(data):
-        if wire != LEN:
+    for number, wire, _, start, size in file.spans(begin, begin + length):
+        if wire != LEN or number not in (_NODE, _GRAPH_NAME, _INITIALIZER, _INPUT, _OUTPUT):
             continue
+        if number == _INITIALIZER:
+            name, value_bytes = _tensor(_header(file, start, size))
+            initializers[name] = value_bytes
+            continue
+        payload = file.take(start, size)
         if number == _NODE:
             nodes.append(_node(payload))
         elif number == _GRAPH_NAME:
             graph_name = _text(payload)
-        elif number == _INITIALIZER:
-            name, size = _tensor(payload)
-            initializers[name] = size
         elif number == _INPUT:
             inputs.append(_value_info(payload))
         elif number == _OUTPUT:
@@ -181,6 +227,14 @@ def _graph(data: memoryview, ir_version: int, opsets: dict[str, int],
     fed = tuple(sig for sig in inputs if sig.name not in initializers)
     return Skeleton(ir_version, opsets, fed, tuple(outputs), tuple(nodes), initializers, props,
                     graph_name)
+
+
+def _header(file: _File, begin: int, length: int) -> memoryview:
+    """A TensorProto without its data fields: what ``_tensor`` reads, without the value."""
+    return memoryview(b"".join(
+        file.take(field_start, start + size - field_start)
+        for number, _, field_start, start, size in file.spans(begin, begin + length)
+        if number in _TENSOR_HEADER))
 
 
 def _opset(data: memoryview) -> tuple[str, int]:

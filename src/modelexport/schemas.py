@@ -21,12 +21,18 @@ if TYPE_CHECKING:
 HIERARCHY = "hierarchy.schema.json"
 MANIFEST = "manifest.schema.json"
 RESULTS = "results.schema.json"
+RESULT_RECORD = "results.schema.json#model"  # one model's record, as a worker writes it
 REPORT = "report.schema.json"
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    text = resources.files("modelexport").joinpath("schemas").joinpath(name).read_text("utf-8")
+    """A schema by file name; ``FILE#DEF`` is the definition DEF of that file's ``$defs``."""
+    file, _, definition = name.partition("#")
+    text = resources.files("modelexport").joinpath("schemas").joinpath(file).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
+    if definition:
+        return {"$schema": schema["$schema"], "$defs": schema["$defs"],
+                "$ref": f"#/$defs/{definition}"}
     return schema
 
 
@@ -55,9 +61,14 @@ def schema_errors(document: Any, schema_name: str) -> list[str]:
         return []
     except fastjsonschema.JsonSchemaException as fast:
         first = f"(top level): {getattr(fast, 'message', fast)}"
+    except RecursionError:
+        return ["(top level): nested too deeply"]
     validator = validator_for(schema_name)
-    errors = sorted(map(narrowest, validator.iter_errors(document)),
-                    key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(map(narrowest, validator.iter_errors(document)),
+                        key=lambda e: list(e.absolute_path))
+    except RecursionError:
+        return [first]
     return [f"{json_path(e.absolute_path)}: {message(e)}" for e in errors] or [first]
 
 

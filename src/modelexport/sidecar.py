@@ -1,7 +1,7 @@
 """The hierarchy record of an export: the sidecar JSON beside the ONNX file, the tag keys
 written into the file, and the check that the two agree.
 
-Torch-free; ``onnx`` is imported only when an ONNX file is read.
+Torch-free and onnx-free: ONNX files are read by ``onnxfile``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelexport import __version__, jsonfile, schemas
+from modelexport import __version__, jsonfile, onnxfile, schemas
 from modelexport.environment import library_versions
-from modelexport.errors import MetadataInvalid, MissingExtraError
+from modelexport.errors import MetadataInvalid
 from modelexport.inputs import InputSpec
 from modelexport.sources import Source
 
@@ -204,8 +204,8 @@ class Sidecar:
 def read(path: Path) -> Sidecar:
     """A sidecar file, checked against its schema; MetadataInvalid says what is wrong."""
     try:
-        document = jsonfile.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+        document = jsonfile.read(path)
+    except ValueError as exc:
         raise MetadataInvalid(f"{path}: not readable JSON: {exc}") from exc
     problems = schemas.schema_errors(document, schemas.HIERARCHY)
     if problems:
@@ -263,31 +263,30 @@ def namespace(entry: NodeEntry) -> dict[str, str]:
 
 
 def agreement_problems(onnx_path: Path, record: Sidecar) -> list[str]:
-    """Where the ONNX file's tags and the sidecar disagree (empty when they agree)."""
-    try:
-        import onnx
-    except ImportError as exc:
-        raise MissingExtraError("onnx") from exc
-    model = onnx.load(onnx_path, load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
+    """Where the ONNX file's tags and the sidecar disagree (empty when they agree). The
+    file is read without its weights, and without onnx (``onnxfile``)."""
+    model = onnxfile.read(onnx_path)
+    props = model.props
     problems = []
     if props.get(MODEL_VERSION_KEY) != str(SCHEMA_VERSION):
         problems.append(f"model metadata {MODEL_VERSION_KEY}={props.get(MODEL_VERSION_KEY)!r}, "
                         f"sidecar schema_version={SCHEMA_VERSION}")
-    nodes = list(model.graph.node)
+    nodes = model.nodes
     if len(nodes) != len(record.nodes):
         return [*problems, f"graph has {len(nodes)} nodes, sidecar lists {len(record.nodes)}"]
     chains = {m.path: m.class_chain for m in record.modules}
     for i, (node, entry) in enumerate(zip(nodes, record.nodes, strict=True)):
-        if (node.name, node.op_type) != (entry.name, entry.op_type):
-            problems.append(f"node {i}: graph has {node.op_type} {node.name!r}, "
+        op_type = node.op_type.rpartition(".")[2]  # the skeleton names the domain too
+        if (node.name, op_type) != (entry.name, entry.op_type):
+            problems.append(f"node {i}: graph has {op_type} {node.name!r}, "
                             f"sidecar {entry.op_type} {entry.name!r}")
             continue
         if entry.module is not None and entry.module not in chains:
             problems.append(f"node {i} {node.name!r}: module {entry.module!r} is not among "
                             "the sidecar's modules")
             continue
-        tags = {p.key: p.value for p in node.metadata_props if p.key.startswith("modelexport.")}
+        tags = {key: value for key, value in node.props.items()
+                if key.startswith("modelexport.")}
         expected = expected_tags(entry, chains, record.export.clean)
         if tags != expected:
             problems.append(f"node {i} {node.name!r}: ONNX tags {tags}, sidecar says {expected}")

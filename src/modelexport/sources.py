@@ -261,8 +261,9 @@ def _config_from_type(source: Source) -> Any:
     return config
 
 
-def download(source: Source) -> str:
-    """The hub model's files in the local cache (fetched if need be); their folder."""
+def download(source: Source, token: str | None = None) -> str:
+    """The hub model's files in the local cache (fetched if need be); their folder.
+    ``token``: the hub token, where it was taken out of the environment."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -277,7 +278,7 @@ def download(source: Source) -> str:
     try:
         return snapshot_download(
             str(source.id), revision=source.revision, ignore_patterns=_HUB_IGNORE,
-            local_files_only=not _hub_resolves(),
+            local_files_only=not _hub_resolves(), token=token,
         )
     except LocalEntryNotFoundError as exc:
         raise ExportFailed(

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from modelexport import files
 from modelexport.errors import UsageError
 from modelexport.schemas import json_path
 
@@ -92,7 +93,7 @@ class Located:
 def read(path: Path) -> Document:
     """``path`` parsed; ProblemsFound for a file that is no YAML, UsageError for one that
     cannot be read or is not a regular file of a size a YAML file of ours can have."""
-    raw = _bytes(path)
+    raw = files.read_bytes(path, BYTES_LIMIT)
     text = raw.decode("utf-8", errors="replace")
     try:
         loader = _Loader(text)
@@ -118,18 +119,11 @@ def read(path: Path) -> Document:
     return Document(path, raw, data, lines, tuple(duplicates))
 
 
-def _bytes(path: Path) -> bytes:
-    try:
-        # A FIFO would block the read, a device never end it: regular files, of a size a
-        # file of ours can have.
-        if not path.is_file():
-            raise UsageError(f"{path}: not a regular file" if path.exists()
-                             else f"{path}: no such file")
-        if path.stat().st_size > BYTES_LIMIT:
-            raise UsageError(f"{path}: {path.stat().st_size:,} bytes; at most {BYTES_LIMIT:,}")
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+def _key(node: yaml.Node) -> Any:
+    """A mapping key as the document holds it: ``1:`` is 1, ``~:`` None, ``yes:`` True."""
+    if not isinstance(node, yaml.ScalarNode) or node.style:  # quoted: the text itself
+        return node.value
+    return _Loader(node.value).get_single_data()
 
 
 def _lines(node: yaml.Node, path: Where, out: dict[Where, int],
@@ -144,7 +138,7 @@ def _lines(node: yaml.Node, path: Where, out: dict[Where, int],
                 line = key.start_mark.line + 1
                 problems.append((line, f"{json_path(path)}: duplicate key {name!r}"))
             seen.add(name)
-            where = (*path, name)
+            where = (*path, _key(key))
             out[where] = key.start_mark.line + 1
             _lines(value, where, out, problems)
     elif isinstance(node, yaml.SequenceNode):

@@ -15,7 +15,7 @@ import pytest
 
 from modelexport.gate import results
 
-from harness import one_error_line, run_cli
+from harness import one_error_line, outside_actions, run_cli
 
 pytestmark = pytest.mark.export
 
@@ -87,7 +87,7 @@ def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelexport", "check", "models.yaml", "--results", "r.json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**outside_actions(os.environ), "HF_HUB_OFFLINE": "1"},
     )
     def finished() -> list[str]:
         path = tmp_path / "r.json"
@@ -96,14 +96,25 @@ def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
     deadline = time.monotonic() + 300
     while not finished() and time.monotonic() < deadline:  # atomic writes: never half a file
         time.sleep(0.2)
+    worker = _worker_of(proc.pid, deadline)  # the slow model's
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted; finished models are in r.json" in stderr
     saved = results.load(tmp_path / "r.json")
     assert list(saved.models) == ["quick"] and saved.models["quick"].status == "ok"
-    leftovers = subprocess.run(["pgrep", "-f", "modelexport.gate.worker"], capture_output=True)
-    assert leftovers.stdout == b""  # the worker of the interrupted model is gone too
+    assert not Path(f"/proc/{worker}").exists()  # the interrupted model's worker is gone too
+
+
+def _worker_of(runner: int, deadline: float) -> int:
+    """The worker process the runner ``runner`` started, once it has."""
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-P", str(runner), "-f", "modelexport.gate.worker"],
+                               capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+        time.sleep(0.1)
+    raise AssertionError("no worker started")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from modelexport import schemas
 from modelexport.publish.formats import FORMATS
 
 from fake_github import FakeGitHub, actions_env, assert_not_leaked, parse_outputs
-from harness import TWO_MODELS, gate_documents, run_cli
+from harness import TWO_MODELS, gate_documents, outside_actions, run_cli
 
 TOKEN = "ghs_s3cretTokenValue0123456789"
 
@@ -70,7 +70,7 @@ def test_no_pull_request_no_comment(tmp_path: Path, fake: FakeGitHub) -> None:
 
 def test_merge_job_first_run_without_a_baseline_calls_every_model_new(tmp_path: Path) -> None:
     current, _, manifest_path = gate_documents(tmp_path, slower_by=1.0)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env = outside_actions(os.environ)
     proc = run_cli("compare", str(current), "none-yet.json", "--manifest", str(manifest_path),
                env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

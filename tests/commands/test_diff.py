@@ -50,7 +50,7 @@ def test_two_exports_differ_in_one_row_and_the_same_export_twice_not_at_all(tmp_
     again = exported(tmp_path, "again")
     proc = run_cli("diff", str(two), str(again), "--format", "markdown")
     assert proc.returncode == 0
-    assert re.fullmatch(r"\| `graph` \| unchanged: \d+ nodes, 8\.2 MB weights \|",
+    assert re.fullmatch(r"\| `graph` \| `unchanged: \d+ nodes, 8\.2 MB weights` \|",
                         proc.stdout.splitlines()[-1])
 
 

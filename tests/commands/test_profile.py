@@ -29,7 +29,7 @@ def test_profile_prints_modules_and_writes_json_markdown_and_an_overlay(exports,
     assert any(line.strip().startswith("encoder ") for line in lines)
     found = Profile.from_json(json.loads((tmp_path / "p.json").read_text()))
     assert found.settings == Settings(5, command.WARMUP, 1, "all")
-    assert "| `encoder.layer.0` | BertLayer |" in (tmp_path / "p.md").read_text()
+    assert "| `encoder.layer.0` | `BertLayer` |" in (tmp_path / "p.md").read_text()
     assert list(json.loads((tmp_path / "me.json").read_text())) == ["main_graph"]
 
 
@@ -56,7 +56,12 @@ def test_bad_input_is_one_line(exports, tmp_path: Path) -> None:
             ([str(path), "--runs", "100000"], 2, "onnxruntime's profiler keeps 1,000,000 "
                                                  "events, enough for"),
             ([str(path), "--json", "untagged.onnx/p.json"], 2,
-             "--json untagged.onnx/p.json: cannot make its folder")):
+             "--json untagged.onnx/p.json: cannot make its folder"),
+            ([str(path), "--input", f"input_ids=1x{2**40}"], 2,
+             "take 8,796,093 MB; at most 1,024 MB (--max-input-mb)"),
+            ([str(path), "--threads", "10000"], 2, "--threads 10000: at most 256"),
+            ([str(path), "--threads", str(2**31)], 2, "at most 256"),
+            ([str(path), "--timeout", "nan"], 2, "--timeout nan: a positive number")):
         proc = run_cli("profile", *args, "--runs", "2", cwd=tmp_path) if "--runs" not in args \
             else run_cli("profile", *args, cwd=tmp_path)
         assert proc.returncode == code, (args, proc.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,16 @@ def test_validate_manifests_without_the_export_stack(tmp_path: Path) -> None:
     assert f"{good}:3: models[0].source: no revision" in proc.stderr
     assert f"{bad}:4: models[0].repeets: unknown key (did you mean 'repeats'?)" in proc.stderr
     assert "heavy: []" in proc.stdout
+
+
+@pytest.mark.export
+def test_a_truncated_onnx_file_is_one_line_and_the_next_file_is_still_checked(
+        exports, tmp_path: Path) -> None:
+    result = exports.get("bert", "torchscript")
+    data = result.onnx_path.read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    shutil.copy(result.sidecar_path, tmp_path / "cut.hierarchy.json")
+    proc = run_cli("validate", "cut.onnx", str(result.onnx_path), cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cut.onnx: not an ONNX model" in proc.stderr
+    assert f"tags agree with {result.onnx_path}" in proc.stdout

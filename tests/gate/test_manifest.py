@@ -179,3 +179,25 @@ def test_paths_resolve_from_the_manifest_and_are_checked_where_they_stand(
     assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in found] == ["3", "5"]
     assert "models[0].source.factory: no module 'pkg.gone' in " in found[0]
     assert "models[1].source.path: no such directory: models/gone" in found[1]
+
+
+def test_a_python_path_outside_the_repository_is_named(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "configs").mkdir()
+    (repository / "src" / "pkg").mkdir(parents=True)
+    (repository / "src" / "pkg" / "net.py").write_text("")
+    (tmp_path / "elsewhere" / "pkg").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "pkg" / "net.py").write_text("")
+    text = """\
+        models:
+          - name: inside
+            source: {factory: "pkg.net:build", python_path: [../src]}
+          - name: outside
+            source: {factory: "pkg.net:build", python_path: [../../elsewhere]}
+        """
+    loaded = manifest.load(write(repository / "configs", text))
+    (warning,) = loaded.warnings
+    assert warning.line == 5
+    assert warning.message.startswith("models[1].source.python_path[0]: ")
+    assert f"lies outside the repository ({repository})" in warning.message

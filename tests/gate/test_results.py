@@ -21,6 +21,9 @@ def test_results_writes_are_atomic_and_checked(tmp_path: Path) -> None:
     loaded = manifest.Manifest(tmp_path / "m.yaml", (), "0" * 64)
     document = Results.new(loaded)
     results.write(path, document)
+    first = path.stat().st_ino
+    results.write(path, document)  # a whole new file renamed over the old one
+    assert path.stat().st_ino != first
     with pytest.raises(ValueError, match="refusing to write"):
         results.write(path, replace(document, kind="nonsense"))  # type: ignore[arg-type]
     assert results.load(path) == document  # the old file is intact

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelexport.gate import manifest, results, runner
+from modelexport.gate import manifest, results, runner, sandbox
 from modelexport.gate.records import Failed, Measured
 from modelexport.gate.runner import Progress
 
@@ -36,8 +36,8 @@ def killer_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) -> None:
-    path = tmp_path / "models.yaml"
+def test_one_model_failing_in_each_way_leaves_the_others_intact(workspace: Path) -> None:
+    path = workspace / "models.yaml"
     path.write_text(textwrap.dedent(f"""\
         defaults: {{repeats: 2, timeout: 300}}
         models:
@@ -50,12 +50,12 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) 
             source: {{config: {{model_type: bert}}}}
             timeout: 0.5
           - name: killed
-            source: {{path: {killer_dir(tmp_path)}}}
+            source: {{path: {killer_dir(workspace)}}}
             trust_remote_code: true
         """))
     loaded = manifest.load(path)
     seen: list[Progress] = []
-    results_path = tmp_path / "results.json"
+    results_path = workspace / "results.json"
     document = runner.run_manifest(loaded, list(loaded.models), results_path,
                                   seen.append).results
     good, raises, hangs, killed = (document.models[n] for n in ("good", "raises", "hangs",
@@ -74,23 +74,25 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(tmp_path: Path) 
                                           "export 1/2", "export 2/2"}
     assert [p.elapsed for p in running] == sorted(p.elapsed for p in running)
 
-def test_worker_reports_its_stage_to_the_runner(tmp_path: Path) -> None:
-    path = tmp_path / "models.yaml"
+def test_worker_reports_its_stage_to_the_runner(workspace: Path) -> None:
+    path = workspace / "models.yaml"
     path.write_text("models:\n  - name: good\n    repeats: 3\n    source: {config: {model_type: "
                     "bert, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2}}\n")
     (spec,) = manifest.load(path).models
     stages: list[str] = []
-    record = runner.run_one(spec, tmp_path, lambda stage, elapsed: stages.append(stage))
+    record = runner.run_one(spec, workspace, lambda stage, elapsed: stages.append(stage),
+                            user=sandbox.account())
     assert record.status == "ok"
-    assert (tmp_path / "good.stage").read_text() == "export 3/3"  # the last stage it reached
+    # The worker's own folder, with the last stage it reached.
+    assert (workspace / "good" / "stage").read_text() == "export 3/3"
     assert stages[0] == "starting"
 
 
-def test_remote_code_does_not_run_unless_the_manifest_opts_in(tmp_path: Path) -> None:
-    path = tmp_path / "models.yaml"
-    path.write_text(f"models:\n  - name: killed\n    source: {{path: {killer_dir(tmp_path)}}}\n")
+def test_remote_code_does_not_run_unless_the_manifest_opts_in(workspace: Path) -> None:
+    path = workspace / "models.yaml"
+    path.write_text(f"models:\n  - name: killed\n    source: {{path: {killer_dir(workspace)}}}\n")
     loaded = manifest.load(path)
-    document = runner.run_manifest(loaded, list(loaded.models), tmp_path / "r.json",
+    document = runner.run_manifest(loaded, list(loaded.models), workspace / "r.json",
                                    lambda _: None).results
     record = document.models["killed"]
     assert isinstance(record, Failed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from modelexport.github import actions
@@ -31,6 +32,11 @@ def test_outputs_survive_newlines_and_a_forged_delimiter(tmp_path: Path) -> None
     actions.write_outputs(path, {"verdict": "fail", "why": "line one\nEOF\nmodelexport_00"})
     assert parse_outputs(path.read_text()) == {
         "earlier": "kept", "verdict": "fail", "why": "line one\nEOF\nmodelexport_00"}
+    # The delimiter cannot be guessed: a new random one for every value.
+    actions.write_outputs(path, {"verdict": "pass"})
+    delimiters = re.findall(r"^verdict<<(\S+)$", path.read_text(), re.M)
+    assert len(delimiters) == 2 and delimiters[0] != delimiters[1]
+    assert all(len(d) >= len("modelexport_") + 16 for d in delimiters)
 
 
 def test_step_summary_stays_under_one_mebibyte(tmp_path: Path) -> None:
@@ -41,3 +47,12 @@ def test_step_summary_stays_under_one_mebibyte(tmp_path: Path) -> None:
     assert actions.SUMMARY_LIMIT - 200 < size <= actions.SUMMARY_LIMIT
     assert path.read_text("utf-8").endswith("_(truncated: the full report is in the job's "
                                             "log and artifacts)_\n")
+
+
+def test_a_workflow_command_carries_no_terminal_escape_and_starts_no_line() -> None:
+    note = actions.Annotation("error", "model \x1b[2Jgone\r\n::add-mask::x", "m.yaml", 3,
+                              title="modelexport: \x1b]8;;https://evil\x07x regressed")
+    (line,) = actions.workflow_commands([note])
+    assert "\x1b" not in line and "\x07" not in line and "\r" not in line and "\n" not in line
+    assert line == ("::error file=m.yaml,line=3,title=modelexport%3A \\x1b]8;;https%3A//evil"
+                    "\\x07x regressed::model \\x1b[2Jgone%0D%0A::add-mask::x")

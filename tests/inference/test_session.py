@@ -85,6 +85,7 @@ def test_a_wider_feed_forward_is_named_where_inference_moved(tmp_path: Path) -> 
         found, _ = session.run(path, Settings(10, 2, 1, "all"), longer)
         profiles.append(Latency.of(found))
     leading = module_deltas(*profiles, limit=2)
+    assert len(leading) == 2  # named, not merely none wrong
     assert {row.where for row in leading} <= {"encoder.layer.{0,1}.intermediate.dense",
                                               "encoder.layer.{0,1}.output.dense",
                                               "encoder.layer.{0,1}.intermediate"}

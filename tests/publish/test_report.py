@@ -27,7 +27,7 @@ def test_markdown_report_for_100_models_stays_under_60_kb_and_says_so() -> None:
     small = report.markdown(verdicts[:3], three, None, ["a note"], "update hint")
     assert "| `model-000` | 1.00 |" in small and " | 1,523 MB |" in small
     assert "_Truncated:" not in small and "<details><summary>Environment" in small
-    assert "> a note" in small
+    assert "> `a note`" in small
     assert len(report.as_json(verdicts, []).encode()) < 60_000
 
 
@@ -52,8 +52,8 @@ def test_graph_changes_show_under_the_verdicts_folded_and_collapsed() -> None:
     table_end = markdown.index("| ⚪ | `bert` |")
     section = markdown.index("<details><summary>Graph changes: bert</summary>")
     assert table_end < section < markdown.index("Per-phase medians")
-    assert "another environment (python: 3.11 -> 3.12)" in markdown
-    assert "| `encoder.layer.{0..11}.attention.self` | MatMul 2 -> 0" in markdown
+    assert "another environment (`python: 3.11 -> 3.12`)" in markdown
+    assert "| `encoder.layer.{0..11}.attention.self` | `MatMul 2 -> 0" in markdown
     assert '"where": "encoder.layer.{0..11}.attention.self"' in report.as_json(verdicts, [])
 
 

@@ -11,9 +11,14 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelexport.commands import Subcommands, reporting
 from modelexport.errors import UsageError
+
+if TYPE_CHECKING:
+    from modelexport.gate.manifest import Manifest, ModelSpec
+    from modelexport.gate.results import Shard
 
 # The one folder a run writes to unless told otherwise (the action's output-dir too).
 DEFAULT_RESULTS = Path("modelexport-out") / "results.json"
@@ -60,28 +65,19 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 def run(args: Args) -> int:
     from modelexport.commands import console
-    from modelexport.errors import MissingExtraError, ModelExportError
-    from modelexport.gate import judge, manifest, results, runner, shards
+    from modelexport.errors import ModelExportError
+    from modelexport.gate import judge, results, runner, sandbox
     from modelexport.github import actions
     from modelexport.publish import deliver, report
 
-    _refuse_meaningless(args)
-    _refuse_unwritable(args)
-    if importlib.util.find_spec("torch") is None:  # say so once, not once per model
-        raise MissingExtraError("torch")
-    loaded = manifest.load(args.manifest).overridden(repeats=args.repeats,
-                                                     time_threshold=args.threshold)
-    console.announce(report.located("warning", loaded.warnings))
-    specs = loaded.select(args.select)
-    if not specs:
-        raise UsageError(f"{args.manifest}: no model has tag(s) {', '.join(args.select)}")
-    shard = None
-    if args.shard:
-        specs, shard = shards.plan(specs, args.shard, args.baseline)
+    # Before anything runs: the tokens live on in this process's memory only, where used.
+    secrets = sandbox.seal()
+    loaded, specs, shard = _plan(args)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         done = runner.run_manifest(loaded, specs, args.results, console.ProgressPrinter(),
-                                   shard, actions.pull_request(os.environ))
+                                   shard, actions.pull_request(os.environ),
+                                   _hub_token(secrets))
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
@@ -92,7 +88,7 @@ def run(args: Args) -> int:
     print(f"results: {args.results}")
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
     console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline),
-                                     loaded, os.environ))
+                                     loaded, {**os.environ, **secrets}))
     if done.unsaved:
         # The report above is all that is left of this run: it must not pass, nor become
         # a baseline.
@@ -103,6 +99,36 @@ def run(args: Args) -> int:
         results.write_baseline(current, args.baseline)
         print(f"baseline written: {args.baseline}")
     return 1 if judgement.failed else 0
+
+
+def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
+    """What this run exports, once everything that can be refused before it is."""
+    from modelexport.commands import console
+    from modelexport.errors import MissingExtraError
+    from modelexport.gate import manifest, sandbox, shards
+    from modelexport.github import actions
+    from modelexport.publish import report
+
+    _refuse_meaningless(args)
+    _refuse_unwritable(args)
+    if importlib.util.find_spec("torch") is None:  # say so once, not once per model
+        raise MissingExtraError("torch")
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace and sandbox.persisted_credentials(Path(workspace)):
+        console.announce([actions.Annotation(
+            "warning", "actions/checkout left its token in .git/config, where the models' "
+            "own code can read it: check out with persist-credentials: false")])
+    loaded = manifest.load(args.manifest).overridden(repeats=args.repeats,
+                                                     time_threshold=args.threshold)
+    console.announce(report.located("warning", loaded.warnings))
+    specs = loaded.select(args.select)
+    if not specs:
+        raise UsageError(f"{args.manifest}: no model has tag(s) "
+                         f"{', '.join(map(repr, args.select))}")
+    if not args.shard:
+        return loaded, specs, None
+    planned, shard = shards.plan(specs, args.shard, args.baseline)
+    return loaded, planned, shard
 
 
 def _refuse_meaningless(args: Args) -> None:
@@ -129,6 +155,10 @@ def _refuse_unwritable(args: Args) -> None:
     jsonfile.ensure_writable(("--results", args.results), *args.outputs(),
                              ("--baseline", args.baseline if args.update_baseline else None),
                              ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None))
+
+
+def _hub_token(secrets: dict[str, str]) -> str | None:
+    return secrets.get("HF_TOKEN") or secrets.get("HUGGING_FACE_HUB_TOKEN")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,5 +1,11 @@
-"""``modelexport comment``: post a report as the sticky comment on the pull request the
-results were measured for (the fork-safe ``report`` mode)."""
+"""``modelexport comment``: the sticky PR comment of the fork-safe ``report`` job.
+
+That job runs with a token that may write, on what a pull request's own job measured
+(its artifact), so nothing of the artifact is posted as it is: the report is rendered here
+from the results file (checked against its schema, every string escaped) and judged again
+against the baseline and manifest this job has, the default branch's. The comment's key
+comes from this job's arguments, not from the artifact.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +15,57 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelexport.commands import Subcommands
+from modelexport.errors import UsageError
 
 
 @dataclass(frozen=True)
 class Args:
-    report: Path
     results: Path
+    baseline: Path | None
+    manifest: Path | None
     comment_key: str | None
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     comment = commands.add_parser(
-        "comment", parents=[common], help="post a markdown report as the sticky PR comment",
-        description="Create or update this gate's PR comment with REPORT (markdown), on the "
-        "pull request recorded in RESULTS by the check run that wrote both (the fork-safe "
-        "report job). Needs GITHUB_TOKEN and GITHUB_REPOSITORY in the environment.",
+        "comment", parents=[common], help="post the report of stored results as the sticky "
+        "PR comment",
+        description="Create or update this gate's PR comment on the pull request recorded in "
+        "RESULTS by the check run that measured it (the fork-safe report job): the report is "
+        "rendered from RESULTS and judged against BASELINE here. Needs GITHUB_TOKEN and "
+        "GITHUB_REPOSITORY in the environment.",
     )
-    comment.add_argument("report", type=Path, metavar="REPORT")
     comment.add_argument("--results", type=Path, required=True)
+    comment.add_argument("--baseline", type=Path,
+                         help="judge the results against this baseline (absent: every model "
+                         "is new, and the comment says so)")
+    comment.add_argument("--manifest", type=Path,
+                         help="thresholds and accepted regressions from this manifest")
     comment.add_argument("--comment-key", metavar="KEY",
-                         help="which sticky comment (default: the results' manifest and shard)")
+                         help="which sticky comment (default: the manifest and shard)")
     comment.set_defaults(run=run, arguments=Args)
 
 
 def run(args: Args) -> int:
     from modelexport.commands import console
-    from modelexport.errors import UsageError
-    from modelexport.gate import results
+    from modelexport.gate import judge, manifest, results
     from modelexport.github import comment
-    from modelexport.publish import deliver
+    from modelexport.publish import deliver, formats, report
 
+    if args.results.is_symlink():
+        raise UsageError(f"--results {args.results}: a link; the report job reads no link "
+                         "from an artifact")
     current = results.load(args.results, kind="results")
-    try:
-        body = args.report.read_text("utf-8")
-    except OSError as exc:
-        raise UsageError(f"{args.report}: cannot read: {exc.strerror}") from exc
-    key = args.comment_key or deliver.comment_key(current)
-    console.announce([comment.post(os.environ, body, key, current.pull_request)])
+    loaded = manifest.load(args.manifest) if args.manifest else None
+    judgement = judge.judge(current, args.baseline, judge.policies(loaded), False)
+    judgement.notes.append(
+        "judged by the report job: the measured results against "
+        f"{args.baseline or 'no baseline'} and {args.manifest or 'default thresholds'} as "
+        "this job has them")
+    hint = report.update_hint(str(args.results), str(args.baseline or
+                                                     deliver.DEFAULT_BASELINE))
+    key = args.comment_key or deliver.comment_key(
+        str(args.manifest or "modelexport"), current.shard)
+    console.announce([comment.post(os.environ, formats.MARKDOWN.render(judgement, hint), key,
+                                   current.pull_request)])
     return 0

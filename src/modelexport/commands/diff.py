@@ -8,7 +8,6 @@ identical, 1 when they differ, 2 on a usage error, as ``diff`` does. No torch.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -61,19 +60,18 @@ def run(args: Args) -> int:
 
 
 def structure_of(path: Path, model: str | None) -> Structure:
-    from modelexport import sidecar, structure
+    from modelexport import files, jsonfile, sidecar, structure
     from modelexport.gate import results
 
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path}: no such file")
-    with path.open("rb") as file:
-        head = file.read(64).lstrip()
-    if not head.startswith(b"{"):
+    if not files.starts_with(path, b"{"):
         return structure.of_file(path)
     try:
-        schema = json.loads(path.read_text("utf-8")).get("$schema")
-    except (ValueError, AttributeError) as exc:
+        document = jsonfile.read(path)
+    except ValueError as exc:
         raise UsageError(f"{path}: not JSON, nor an ONNX model") from exc
+    schema = document.get("$schema") if isinstance(document, dict) else None
     if schema == sidecar.SCHEMA_ID:
         record = sidecar.read(path)
         onnx_path = path.parent / record.export.onnx_file

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from modelexport.inference.records import OPTIMIZATIONS
 RUNS = 20
 WARMUP = 1  # the first run after it is 0.97-1.11x the median (docs/profile.md)
 DEPTH = 4
+TIMEOUT_S = 600
+INPUT_MB = 1024
+THREADS_LIMIT = 256  # as the manifest allows
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Args:
     json: Path | None
     markdown: Path | None
     model_explorer: Path | None
+    timeout: float
+    max_input_mb: float
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -56,6 +63,10 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
                       metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
                       help="an input's shape, e.g. input_ids=4x128 (repeatable)")
     prof.add_argument("--seed", type=int, default=0, help="for the input values")
+    prof.add_argument("--timeout", type=float, default=TIMEOUT_S, metavar="SECONDS",
+                      help="stop the runs after this long (default: %(default)g)")
+    prof.add_argument("--max-input-mb", type=float, default=INPUT_MB, metavar="MB",
+                      help="the inputs' size at most, in all (default: %(default)g)")
     prof.add_argument("--depth", type=int, default=DEPTH,
                       help="module depth shown; deeper ones fold into their ancestors "
                       "(default: %(default)s)")
@@ -80,7 +91,11 @@ def run(args: Args) -> int:
         raise MissingExtraError("onnxruntime")
     settings = Settings(args.runs, args.warmup, args.threads, args.optimization)
     overrides = [inputs.parse_spec(text) for text in args.input]
-    found, model = session.run(args.model, settings, overrides, args.seed)
+    # A stop asked for (the CI cancels the job) ends the profile as Ctrl-C does: its
+    # temporary folder is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    found, model = session.run(args.model, settings, overrides, args.seed,
+                               int(args.max_input_mb * 1e6), args.timeout)
     # Module paths and class names come from the file: no terminal control from them.
     print(escape.printable_lines(hotspots.as_text(found, args.depth)), end="")
     if args.json:
@@ -105,3 +120,12 @@ def _refuse_meaningless(args: Args) -> None:
             raise UsageError(f"--{option} {value}: needs at least 1")
     if args.warmup < 0:
         raise UsageError(f"--warmup {args.warmup}: cannot be negative")
+    if args.threads is not None and args.threads > THREADS_LIMIT:
+        raise UsageError(f"--threads {args.threads}: at most {THREADS_LIMIT}")
+    for option, number in (("timeout", args.timeout), ("max-input-mb", args.max_input_mb)):
+        if not 0 < number < math.inf:
+            raise UsageError(f"--{option} {number:g}: a positive number")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelexport.commands import Subcommands
-from modelexport.errors import MissingExtraError, ModelExportError
+from modelexport.errors import ModelExportError
 
 
 @dataclass(frozen=True)
@@ -21,25 +21,26 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
         description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "
         "hierarchy sidecar (.json), or an ONNX file (.onnx: its sidecar, and that the tags in "
-        "the file agree with it). Needs no torch except to read ONNX files.",
+        "the file agree with it). Needs neither torch nor onnx.",
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.set_defaults(run=run, arguments=Args)
 
 
 def run(args: Args) -> int:
+    from modelexport.escape import printable, printable_lines
+
     failed = 0
     for path in args.files:
         if not path.is_file():
-            print(f"modelexport: error: {path}: no such file", file=sys.stderr)
+            print(f"modelexport: error: {printable(str(path))}: no such file", file=sys.stderr)
             failed += 1
             continue
         try:
-            print(_validate_one(path))
-        except MissingExtraError:
-            raise
-        except ModelExportError as exc:
-            print(f"modelexport: error: {exc}", file=sys.stderr)
+            print(printable(_validate_one(path)))
+        except ModelExportError as exc:  # this file's problem: the others are still checked
+            print(f"modelexport: error: {printable_lines(str(exc)).rstrip()}",
+                  file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 

@@ -248,10 +248,23 @@ def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[Fou
         missing = _missing_module(doc["factory"].partition(":")[0], found["python_path"])
         if missing:
             problems.append(here.problem(("source", "factory"), missing))
+        root = _repository(base)
+        for index, folder in enumerate(found["python_path"]):
+            if not Path(folder).resolve().is_relative_to(root):
+                warnings.append(here.problem(
+                    ("source", "python_path", index), f"{folder} lies outside the repository "
+                    f"({root}): code from there is imported and run by the gate"))
     config = dict(doc.get("config", {}))
     # Only what the manifest sets is passed on: the defaults live in Source and ModelSpec.
     return Source(kind, model_type=config.pop("model_type", None), config=config, **found,
                   **_present(entry, "model_class", "trust_remote_code"))
+
+
+def _repository(folder: Path) -> Path:
+    """The checkout ``folder`` lies in (the nearest folder holding ``.git``), else itself."""
+    resolved = folder.resolve()
+    return next((above for above in (resolved, *resolved.parents)
+                 if (above / ".git").exists()), resolved)
 
 
 def _missing_module(name: str, folders: tuple[str, ...]) -> str | None:

@@ -99,11 +99,10 @@ class Results:
 
 
 def load(path: Path, kind: Kind | None = None) -> Results:
-    """Read and validate a results or baseline file; a foreign or corrupt one is an error."""
+    """Read and validate a results or baseline file; a foreign or corrupt one is an error,
+    and so is one that is no regular file or too large (``jsonfile.read``)."""
     try:
-        document = jsonfile.loads(path.read_text("utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+        document = jsonfile.read(path)
     except ValueError as exc:  # JSONDecodeError is one
         raise UsageError(f"{path}: corrupt: not JSON ({exc})") from exc
     if not isinstance(document, dict) or document.get("$schema") not in Results.READS:

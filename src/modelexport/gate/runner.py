@@ -7,29 +7,27 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from modelexport import jsonfile
-from modelexport.errors import ModelExportError
-from modelexport.gate import results
+from modelexport import jsonfile, schemas
+from modelexport.errors import ModelExportError, describe
+from modelexport.gate import results, sandbox
 from modelexport.gate.manifest import Manifest, ModelSpec
 from modelexport.gate.records import Failed, Job, ModelResult, model_result_from_json
 from modelexport.gate.results import PullRequest, Results, Shard
+from modelexport.sources import Source
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
-# Environment variables a worker never sees: tokens of GitHub, the hub, the runner, and the
-# action's inputs (the tokens come in as INPUT_GITHUB-TOKEN, INPUT_HF-TOKEN).
-SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|^INPUT_|^ACTIONS_", re.IGNORECASE)
+STAGE_LIMIT = 4096  # bytes of the worker's stage line
 
 
 @dataclass(frozen=True)
@@ -55,26 +53,33 @@ def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
 
 
 def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None],
-            manifest: Path | None = None) -> ModelResult:
+            manifest: Path | None = None, hub_token: str | None = None,
+            user: sandbox.Account | None = None) -> ModelResult:
     """Measure one model in a child process; always returns a record, never raises.
-    ``on_stage(stage, elapsed)`` is called about every POLL_S seconds while it runs."""
-    files = {kind: workdir / f"{spec.name}.{kind}" for kind in ("job", "result", "stage", "log")}
-    files["job"].write_text(json.dumps(job_for(spec, manifest).to_json()))
+    ``on_stage(stage, elapsed)`` is called about every POLL_S seconds while it runs. The
+    worker runs as ``user`` (None: as this process's user) in a folder of its own below
+    ``workdir``."""
     started = time.perf_counter()
     try:
-        offline = _fetch(spec)
+        job = replace(job_for(spec, manifest), source=_fetched(spec.source, hub_token))
     except ModelExportError as exc:
         return _failure(str(exc), started)
+    own = workdir / spec.name
+    sandbox.hand_over(own, user)
+    files = {kind: own / kind for kind in ("job.json", "result.json", "stage")}
+    files["job.json"].write_text(json.dumps(job.to_json()))
     # The worker rewrites its stage file in place, so a read can catch it empty: keep the
     # last stage seen rather than flicker back to "starting".
     stage = "starting"
-    with open(files["log"], "wb") as log:
+    with open(workdir / f"{spec.name}.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modelexport.gate.worker", str(files["job"]),
-             str(files["result"]), str(files["stage"]), str(os.getpid())],
+            [sys.executable, "-m", "modelexport.gate.worker", str(files["job.json"]),
+             str(files["result.json"]), str(files["stage"]), str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=worker_environment(os.environ, offline),
+            env=sandbox.worker_environment(os.environ, own, job.source is not spec.source),
             start_new_session=True,  # its own process group: a timeout kills all of it
+            user=user.uid if user else None, group=user.gid if user else None,
+            extra_groups=[] if user else None,
         )
         try:
             while proc.poll() is None:
@@ -82,21 +87,25 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
                 if elapsed > spec.timeout:
                     _kill(proc)
                     return _failure(f"timed out after {spec.timeout:g} s", started)
-                stage = _read(files["stage"]) or stage
+                stage = (sandbox.read_written(files["stage"], STAGE_LIMIT) or "").strip() \
+                    or stage
                 on_stage(stage, elapsed)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=min(POLL_S, max(spec.timeout - elapsed, 0.01)))
         except BaseException:
             _kill(proc)  # Ctrl-C or SIGTERM: leave no orphan behind
             raise
-    return _outcome(proc, files["result"], files["log"], started)
+    return _outcome(proc, files["result.json"], workdir / f"{spec.name}.log", started)
 
 
 def _outcome(proc: subprocess.Popen[bytes], result_file: Path, log_file: Path,
              started: float) -> ModelResult:
-    if result_file.is_file():
-        record = model_result_from_json(json.loads(result_file.read_text()))
-        return replace(record, wall_s=time.perf_counter() - started)
+    text = sandbox.read_written(result_file)
+    if text is not None:
+        return replace(_result(text), wall_s=time.perf_counter() - started)
+    if result_file.exists() or result_file.is_symlink():
+        return _failure("its result is not a regular file of at most "
+                        f"{sandbox.RESULT_LIMIT:,} bytes", started)
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
         hint = " (out of memory?)" if name == "SIGKILL" else ""
@@ -105,30 +114,27 @@ def _outcome(proc: subprocess.Popen[bytes], result_file: Path, log_file: Path,
     return _failure(f"exited with code {proc.returncode}: {tail[0][:300]}", started)
 
 
-def worker_environment(environ: Mapping[str, str], offline: bool) -> dict[str, str]:
-    """The environment a worker gets: this one without its secrets, for a worker runs the
-    model's own code (a pull request's, with trust_remote_code). ``offline``: the model's
-    files were fetched here, with the hub token; the worker reads them from the cache."""
-    kept = {k: v for k, v in environ.items() if not SECRET.search(k)}
-    return {**kept, "HF_HUB_OFFLINE": "1"} if offline else kept
+def _result(text: str) -> ModelResult:
+    """The record the worker wrote; the model's code ran there, so it is checked like any
+    file from outside."""
+    try:
+        document = jsonfile.loads(text)
+        problems = schemas.schema_errors(document, schemas.RESULT_RECORD)
+    except ValueError as exc:  # not JSON, or nested beyond parsing
+        return Failed(f"its result is not JSON: {describe(exc)}")
+    if problems:
+        return Failed(f"its result is not a result record: {problems[0]}")
+    return model_result_from_json(document)
 
 
-def _fetch(spec: ModelSpec) -> bool:
-    """Download a hub model's files here, where the hub token is, before any of its code
-    runs; True when there was something to fetch."""
-    if spec.source.kind != "hub":
-        return False
+def _fetched(source: Source, hub_token: str | None) -> Source:
+    """A hub model's files fetched here, where the hub token is, before any of its code
+    runs; the worker gets the folder they are in. Other sources as they are."""
+    if source.kind != "hub":
+        return source
     from modelexport.sources import download
 
-    download(spec.source)
-    return True
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
+    return replace(source, kind="local", path=download(source, hub_token))
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -142,15 +148,24 @@ def _failure(error: str, started: float) -> Failed:
 
 
 def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
-        manifest: Path | None = None) -> Iterator[tuple[ModelSpec, ModelResult]]:
-    """Yield (spec, record) as each model finishes, so the caller can save as it goes."""
+        manifest: Path | None = None, hub_token: str | None = None
+        ) -> Iterator[tuple[ModelSpec, ModelResult]]:
+    """Yield (spec, record) as each model finishes, so the caller can save as it goes.
+    Run as root, the workers run as an unprivileged user (``sandbox``); UsageError before
+    the first model where that user cannot run them."""
+    user = sandbox.account()
+    if user is not None:
+        sandbox.check_usable(user, [folder for spec in specs for folder in
+                                    (*spec.source.python_path, spec.source.path or "")
+                                    if folder])
     count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-") as tmp:
+        os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
         for index, spec in enumerate(specs, 1):
             def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
                 progress(Progress(i, count, s.name, stage, elapsed))
 
-            record = run_one(spec, Path(tmp), on_stage, manifest)
+            record = run_one(spec, Path(tmp), on_stage, manifest, hub_token, user)
             outcome = f"FAILED: {record.error}" if isinstance(record, Failed) else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
             yield spec, record
@@ -166,14 +181,16 @@ class Run(NamedTuple):
 
 def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
                  progress: Callable[[Progress], None], shard: Shard | None = None,
-                 pull_request: PullRequest | None = None) -> Run:
+                 pull_request: PullRequest | None = None, hub_token: str | None = None
+                 ) -> Run:
     """Run every model; the results file is rewritten after each one, so an interrupted
-    run keeps what finished."""
+    run keeps what finished. ``hub_token`` fetches hub models (``sandbox.seal`` took it
+    out of the environment)."""
     document = replace(Results.new(manifest), shard=shard, pull_request=pull_request)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     with jsonfile.exclusive(results_path):
         unsaved = _save(results_path, document)
-        for spec, record in run(specs, progress, manifest.path):
+        for spec, record in run(specs, progress, manifest.path, hub_token):
             document = document.with_model(spec.name, record)
             unsaved = _save(results_path, document)
     return Run(document, unsaved)

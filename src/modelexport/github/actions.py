@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from modelexport import escape
+
 SUMMARY_LIMIT = 1024 * 1024  # bytes; GitHub refuses a larger step summary
 ANNOTATIONS_PER_KIND = 10  # GitHub shows at most 10 errors and 10 warnings per step
 
@@ -37,7 +39,10 @@ def in_actions(env: Mapping[str, str]) -> bool:
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message: line breaks encoded as the runner decodes them, every
+    other control character (a terminal escape) shown as text."""
+    shown = escape.visible(text, keep="\r\n")
+    return shown.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_property(text: str) -> str:
@@ -108,7 +113,7 @@ def event(env: Mapping[str, str]) -> dict[str, Any]:
         return {}
     try:
         payload = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return payload if isinstance(payload, dict) else {}
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -10,11 +11,16 @@ from modelexport.github.actions import Annotation, PullRequest, cap, event
 from modelexport.github.rest import Client, GitHubError
 
 COMMENT_LIMIT = 65_536  # characters in an issue comment body
+# Set to 1, the API may be served over plain http on a loopback address: for tests only.
+LOOPBACK_HTTP = "MODELEXPORT_LOOPBACK_HTTP"
 
 
 def marker(key: str) -> str:
-    """The hidden line that finds this gate's comment again (one per manifest/shard)."""
-    return f"<!-- modelexport-comment: {key} -->"
+    """The hidden line that finds this gate's comment again (one per manifest/shard). The
+    key cannot end the HTML comment early: only letters, digits and ``._/ -`` are kept,
+    and no two dashes in a row."""
+    safe = re.sub(r"[^\w./ -]", "_", key).replace("--", "-_")
+    return f"<!-- modelexport-comment: {safe} -->"
 
 
 class Comment(NamedTuple):
@@ -90,9 +96,10 @@ def post(env: Mapping[str, str], body: str, key: str,
     if target.repository != repository:
         return Annotation("warning", f"results are for {target.repository}, this run is "
                                      f"{repository}: no comment posted")
-    client = Client(env.get("GITHUB_API_URL") or "https://api.github.com", token)
     number = target.number
     try:
+        client = Client(env.get("GITHUB_API_URL") or "https://api.github.com", token,
+                        loopback_http=env.get(LOOPBACK_HTTP) == "1")
         run = event(env).get("workflow_run")
         head = run.get("head_sha") if isinstance(run, dict) else None
         if head:

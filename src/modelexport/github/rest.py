@@ -6,6 +6,7 @@ follows the ``Link`` header).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -59,12 +60,19 @@ class _SameOrigin(urllib.request.HTTPRedirectHandler):
 
 class Client:
     """A small GitHub REST client: auth, API version and user agent on every request, the
-    token sent to the API's origin only, and one deadline for everything it does (a reply
-    trickling in a byte at a time would defeat a per-read timeout)."""
+    token sent to the API's origin only and over https only, and one deadline for
+    everything it does (a reply trickling in a byte at a time would defeat a per-read
+    timeout). ``loopback_http`` lets a test serve the API on 127.0.0.1 without TLS."""
 
-    def __init__(self, api_url: str, token: str, deadline_s: float = DEADLINE_S) -> None:
+    def __init__(self, api_url: str, token: str, deadline_s: float = DEADLINE_S,
+                 loopback_http: bool = False) -> None:
         self.api_url = api_url.rstrip("/")
         self.origin = _origin(self.api_url)
+        parts = urllib.parse.urlsplit(self.api_url)
+        if parts.scheme != "https" and not (loopback_http and parts.scheme == "http"
+                                            and _loopback(parts.hostname)):
+            raise GitHubError(f"{_without_query(self.api_url)}: not https; the token is "
+                              "sent over https only", 0)
         self._token = token
         self._deadline_s = deadline_s
         self._deadline = time.monotonic() + deadline_s
@@ -116,7 +124,7 @@ class Client:
             raise GitHubError(f"{where}: no answer ({reason})", 0) from None
         try:
             return Response(headers, json.loads(payload) if payload else None)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON; JSON nested beyond parsing
             raise GitHubError(f"{where}: the reply is not JSON", 0) from None
 
     def _read(self, answer: Any, where: str) -> bytes:
@@ -162,6 +170,13 @@ def _http_error(where: str, exc: urllib.error.HTTPError, payload: bytes) -> GitH
                        float(retry) if limited and retry.isdigit() else None)
 
 
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _origin(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
@@ -170,7 +185,7 @@ def _origin(url: str) -> str:
 def _message(payload: bytes) -> str:
     try:
         return str(json.loads(payload).get("message", ""))[:200]
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ""
 
 

@@ -8,8 +8,12 @@ What runs is what users deploy: the CPU provider at ORT's default optimization l
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import shutil
 import tempfile
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,15 +27,19 @@ from modelexport.inputs import InputSpec
 from modelexport.tags import Tagged
 
 _WEIGHTS = "weights.bin"  # of the optimized graph ORT saves, beside it
+INPUT_LIMIT = 1 << 30  # bytes of inputs a profile makes, unless told otherwise
+_ROOM = 1 << 20  # bytes free in the temporary folder below which a failed session says so
 
 
 class ProfileFailed(ModelExportError):
     """ONNX Runtime refused the model or failed while running it."""
 
 
-def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str, Any]:
+def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0,
+          limit_bytes: int = INPUT_LIMIT) -> dict[str, Any]:
     """Inputs for every graph input: ``overrides`` by name, else as the export fed them,
-    else the graph's own static shape."""
+    else the graph's own static shape; UsageError beyond ``limit_bytes`` in all (a shape
+    declared in a file can ask for terabytes)."""
     wanted = {sig.name: sig for sig in model.graph.inputs}
     unknown = [spec.name for spec in overrides if spec.name not in wanted]
     if unknown:
@@ -47,14 +55,26 @@ def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0) -> dict[str,
         else:
             raise UsageError(f"{model.path.name}: input {name!r} has no fixed shape and no "
                              f"sidecar records one: pass --input {name}=SHAPE")
+    total = sum(_bytes(spec) for spec in specs)
+    if total > limit_bytes:
+        shapes = ", ".join(f"{s.name}={'x'.join(map(str, s.shape))}" for s in specs)
+        raise UsageError(f"{model.path.name}: its inputs ({shapes}) take {total / 1e6:,.0f} MB; "
+                         f"at most {limit_bytes / 1e6:,.0f} MB (--max-input-mb)")
     return inputs.arrays(specs, seed)
 
 
+def _bytes(spec: InputSpec) -> int:
+    bits = {name: size for name, size in onnxfile.DTYPES.values()}.get(spec.dtype, 64)
+    return math.prod(spec.shape) * max(int(bits), 8) // 8
+
+
 def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None,
-        seed: int = 0) -> tuple[Profile, Tagged]:
-    """Profile ``settings.runs`` runs after ``settings.warmup`` unmeasured ones."""
+        seed: int = 0, input_limit: int = INPUT_LIMIT, timeout_s: float | None = None
+        ) -> tuple[Profile, Tagged]:
+    """Profile ``settings.runs`` runs after ``settings.warmup`` unmeasured ones; stopped
+    (ProfileFailed) once they took ``timeout_s`` seconds in all."""
     model = tags.read(path)
-    feed = feeds(model, overrides or [], seed)
+    feed = feeds(model, overrides or [], seed, input_limit)
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         session = _session(path, settings, Path(tmp))
         optimized = onnxfile.read(Path(tmp) / "optimized.onnx")
@@ -64,13 +84,7 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
             raise UsageError(f"{settings.runs} runs of {path.name}: onnxruntime's profiler "
                              f"keeps {EVENT_CAP:,} events, enough for {max(most, 0)} runs "
                              f"after {settings.warmup} warm-up")
-        try:
-            for _ in range(settings.warmup + settings.runs):
-                session.run(None, feed)
-        except Exception as exc:  # onnxruntime raises its own types
-            shapes = {name: list(array.shape) for name, array in feed.items()}
-            raise ProfileFailed(f"{path.name}: onnxruntime fails at inputs {shapes}: "
-                                f"{describe(exc)}") from exc
+        _runs(session, feed, settings.warmup + settings.runs, path, timeout_s)
         trace = Path(session.end_profiling())
         try:
             found = events.trace_events(trace.read_text(encoding="utf-8"))
@@ -82,6 +96,48 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
                                 f"profile fewer runs if it ran out)") from exc
     placed = attribute.attribute(model.graph.nodes, model.by_node, optimized.nodes)
     return aggregate.aggregate(path.name, settings, runs, placed, model.classes), model
+
+
+def _runs(session: Any, feed: dict[str, Any], count: int, path: Path,
+          timeout_s: float | None) -> None:
+    """``count`` runs, in a thread of their own: this one stays free to stop them (ORT
+    checks between kernels, so a loop of a trillion iterations stops too) after
+    ``timeout_s`` seconds, or when this process is told to stop (KeyboardInterrupt, which
+    the SIGTERM handler raises)."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # a failed or stopped run is raised to us, not logged
+    failures: list[Exception] = []
+    # Not Thread.join: interrupted (KeyboardInterrupt), it can leave a running thread
+    # reported as stopped, and the process would exit under ORT's feet (an abort).
+    done = threading.Event()
+
+    def runs() -> None:
+        try:
+            for _ in range(count):
+                session.run(None, feed, options)
+        except Exception as exc:  # onnxruntime raises its own types
+            failures.append(exc)
+        finally:
+            done.set()
+
+    deadline = time.monotonic() + timeout_s if timeout_s else math.inf
+    threading.Thread(target=runs, name="modelexport-profile", daemon=True).start()
+    try:
+        while not done.wait(min(0.2, max(deadline - time.monotonic(), 0.0))) \
+                and time.monotonic() < deadline:
+            pass
+    finally:
+        if not done.is_set():
+            options.terminate = True
+            done.wait()
+    if failures and time.monotonic() >= deadline:
+        raise ProfileFailed(f"{path.name}: stopped after {timeout_s:g} s (--timeout)")
+    if failures:
+        shapes = {name: list(array.shape) for name, array in feed.items()}
+        raise ProfileFailed(f"{path.name}: onnxruntime fails at inputs {shapes}: "
+                            f"{describe(failures[0])}") from failures[0]
 
 
 def _session(path: Path, settings: Settings, tmp: Path) -> Any:
@@ -111,5 +167,8 @@ def _session(path: Path, settings: Settings, tmp: Path) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types
+        if shutil.disk_usage(tmp).free < _ROOM:  # it says only "serialization failed"
+            raise ProfileFailed(f"{path.name}: no room left in the temporary folder {tmp} "
+                                f"(TMPDIR) for the optimized graph: {describe(exc)}") from exc
         raise ProfileFailed(f"{path.name}: onnxruntime refuses the model: "
                             f"{describe(exc)}") from exc

@@ -14,7 +14,7 @@ from pathlib import Path
 from modelexport import jsonfile
 from modelexport.gate.judge import Judgement
 from modelexport.gate.manifest import Manifest
-from modelexport.gate.results import Results
+from modelexport.gate.results import Shard
 from modelexport.github import actions, comment
 from modelexport.github.actions import Annotation
 from modelexport.publish import formats, report
@@ -56,7 +56,8 @@ def deliver(judgement: Judgement, targets: Targets, manifest: Manifest | None,
         except OSError as exc:
             notes.append(_not_written(exc))
     if targets.comment:
-        key = targets.comment_key or comment_key(judgement.results)
+        key = targets.comment_key or comment_key(judgement.results.manifest_path,
+                                                  judgement.results.shard)
         notes.append(comment.post(env, markdown, key, judgement.results.pull_request
                                  or actions.pull_request(env)))
     return notes
@@ -75,8 +76,6 @@ def _not_written(exc: OSError, path: Path | str | None = None) -> Annotation:
     return Annotation("warning", f"{where}: not written: {exc.strerror or exc}")
 
 
-def comment_key(results: Results) -> str:
+def comment_key(manifest: str, shard: Shard | None) -> str:
     """One sticky comment per manifest and shard."""
-    shard = results.shard
-    where = results.manifest_path
-    return f"{where} shard {shard.index}/{shard.count}" if shard else where
+    return f"{manifest} shard {shard.index}/{shard.count}" if shard else manifest

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from modelexport import modulepath
-from modelexport.escape import cell
+from modelexport.escape import code
 from modelexport.inference.records import ModuleTime, Profile
 
 MIN_SHARE = 0.005  # of the total: smaller modules are counted, not shown
@@ -34,6 +34,10 @@ def inclusive_ops(profile: Profile) -> dict[str, list[tuple[str, float]]]:
             for op, ms in module.ops:
                 summed[above][op] += ms
     return {path: sorted(ops.items(), key=lambda item: -item[1]) for path, ops in summed.items()}
+
+
+def _code_or_none(text: str) -> str:
+    return code(text) if text else ""
 
 
 def _ops(ops: Sequence[tuple[str, float]], total: float) -> str:
@@ -73,14 +77,14 @@ def as_text(profile: Profile, max_depth: int) -> str:
 def as_markdown(profile: Profile, max_depth: int) -> str:
     shown, hidden = rows(profile, max_depth)
     ops = inclusive_ops(profile)
-    lines = [f"**{cell(headline(profile))}**", "",
+    lines = [f"**{code(headline(profile))}**", "",
              "| module | class | self ms | incl ms | share | calls | top ops |",
              "|---|---|--:|--:|--:|--:|---|"]
     for module in shown:
-        lines.append(f"| `{cell(module.path) or '(root)'}` | {cell(module.cls)} | "
+        lines.append(f"| {code(module.path or '(root)')} | {code(module.cls)} | "
                      f"{module.self_ms:.3f} | {module.inclusive_ms:.3f} | "
                      f"{module.inclusive_ms / (profile.total_ms or 1):.1%} | {module.calls} | "
-                     f"{cell(_ops(ops[module.path], module.inclusive_ms))} |")
+                     f"{_code_or_none(_ops(ops[module.path], module.inclusive_ms))} |")
     if hidden:
         lines.append(f"\n{hidden} smaller modules not shown.")
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from statistics import median
 
 from modelexport import diff
-from modelexport.escape import cell, printable
+from modelexport.escape import block, code, in_html, printable
 from modelexport.gate.compare import Outcome, Verdict
 from modelexport.gate.records import Measured
 from modelexport.gate.results import Results
@@ -96,7 +96,8 @@ def update_hint(results_path: str, baseline_path: str) -> str:
     """How to make a run the baseline, or accept its slowdown: the report's last section."""
     return (
         "Make this run the baseline (on the default branch):\n\n"
-        f"```\nmodelexport baseline update --results {results_path} --baseline {baseline_path}\n"
+        "```\n" + block(f"modelexport baseline update --results {results_path} --baseline "
+                         f"{baseline_path}") +
         "```\n\nWith the GitHub Action: run it with `mode: update-baseline` on the default "
         "branch and commit the baseline file.\n\n"
         "Accept an intended slowdown in the manifest instead:\n\n```yaml\n"
@@ -107,15 +108,17 @@ def update_hint(results_path: str, baseline_path: str) -> str:
 def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None,
              notes: list[str], update_hint: str, drift: list[str] | None = None) -> str:
     """The PR comment and step summary: the verdict table, then collapsed details (the
-    graph changes first). ``drift``: how the baseline's environment differs, if it does."""
+    graph changes first). ``drift``: how the baseline's environment differs, if it does.
+    Every string from a file (names, reasons, paths, versions) is in a code span: it can be
+    read, and cannot link, mention, or end a row."""
     head = [f"### modelexport: {summary(verdicts)}", ""]
     if notes:
-        head += [*[f"> {n}" for n in notes], ""]
+        head += [*[f"> {code(n)}" for n in notes], ""]
     head += ["| | model | baseline | current | Δ median | p | why |",
              "|---|---|---|---|---|---|---|"]
-    rows = [f"| {EMOJI[v.outcome]} | `{v.name}` | {_seconds(v.baseline_s)} | "
-            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | {cell(_why(v))} |"
-            for v in verdicts]
+    rows = [f"| {EMOJI[v.outcome]} | {code(v.name)} | {_seconds(v.baseline_s)} | "
+            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | "
+            f"{code(_why(v)) if v.reasons else ''} |" for v in verdicts]
     tail = [
         "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts),
         _details("Per-phase medians (seconds), peak memory", _phases(results)),
@@ -148,12 +151,13 @@ def _graph_changes(verdicts: list[Verdict], drift: list[str] | None) -> list[str
     body = []
     if drift:
         body.append("Measured against a baseline from another environment ("
-                    + cell("; ".join(drift)) + "): the graph compares anyway.\n")
+                    + code("; ".join(drift)) + "): the graph compares anyway.\n")
     for verdict in changed:
         assert verdict.structure is not None
-        body.append(f"**`{verdict.name}`**\n\n{diff.as_markdown(verdict.structure, GRAPH_ROWS)}")
+        body.append(f"**{code(verdict.name)}**\n\n"
+                    f"{diff.as_markdown(verdict.structure, GRAPH_ROWS)}")
     names = ", ".join(v.name for v in changed)
-    return [_details(f"Graph changes: {cell(names)}", "\n".join(body))]
+    return [_details(f"Graph changes: {in_html(names)}", "\n".join(body))]
 
 
 def _inference_moves(verdicts: list[Verdict]) -> list[str]:
@@ -162,12 +166,12 @@ def _inference_moves(verdicts: list[Verdict]) -> list[str]:
         return []
     body = []
     for verdict in moved:
-        rows = "".join(f"| `{cell(row.where)}` | {row.before_ms:.3f} | {row.after_ms:.3f} | "
+        rows = "".join(f"| {code(row.where)} | {row.before_ms:.3f} | {row.after_ms:.3f} | "
                        f"{row.delta_ms:+.3f} |\n" for row in verdict.moved)
-        body.append(f"**`{verdict.name}`**: {_latency(verdict)}\n\n| module (own time) | "
+        body.append(f"**{code(verdict.name)}**: {_latency(verdict)}\n\n| module (own time) | "
                     f"baseline ms | current ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
     names = ", ".join(v.name for v in moved)
-    return [_details(f"Inference: where it moved: {cell(names)}", "\n".join(body))]
+    return [_details(f"Inference: where it moved: {in_html(names)}", "\n".join(body))]
 
 
 def _details(summary_text: str, body: str) -> str:
@@ -187,7 +191,7 @@ def _phases(results: Results) -> str:
     for name, record in _measured(results):
         cells = [f"{median(record.samples[p]):.3f}" if p in record.samples else "-"
                  for p in phases]
-        lines.append(f"| `{cell(name)}` | {record.load_s:.2f} | " + " | ".join(cells)
+        lines.append(f"| {code(name)} | {record.load_s:.2f} | " + " | ".join(cells)
                      + f" | {record.peak_rss_bytes / 1e6:,.0f} MB |")
     return "\n".join(lines)
 
@@ -197,17 +201,17 @@ def _tags(results: Results) -> str:
              "|---|---|---|---|---|---|"]
     for name, record in _measured(results):
         s = record.statistics
-        lines.append(f"| `{name}` | {record.exporter} | {s.nodes} | {s.exact} | "
+        lines.append(f"| {code(name)} | {record.exporter} | {s.nodes} | {s.exact} | "
                      f"{s.inferred} | {s.unattributed} |")
     return "\n".join(lines)
 
 
 def _environment(results: Results, baseline: Results | None) -> str:
     env = results.environment.to_json()
-    lines = [f"- {key}: {value}" for key, value in env.items() if key != "libraries"]
-    lines += [f"- {key} {value}" for key, value in env["libraries"].items()]
+    lines = [f"- {key}: {code(str(value))}" for key, value in env.items() if key != "libraries"]
+    lines += [f"- {code(key)} {code(str(value))}" for key, value in env["libraries"].items()]
     if baseline:
-        lines.append(f"- baseline measured {baseline.created}, calibration "
+        lines.append(f"- baseline measured {code(baseline.created)}, calibration "
                      f"{baseline.environment.calibration_s:.3f} s")
     return "\n".join(lines)
 

@@ -1,0 +1,49 @@
+"""Files the tool did not write (a manifest, a baseline, a results file from an artifact, a
+sidecar, what a worker wrote), read within bounds: a regular file only (a FIFO would block
+the read, a device never end it), of a capped size, and where asked, not through a link."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from modelexport.errors import UsageError
+
+
+@contextlib.contextmanager
+def opened(path: Path, follow_links: bool = True) -> Iterator[BinaryIO]:
+    """``path`` open for reading; UsageError where it cannot be read or is no regular
+    file (or, with ``follow_links`` off, is a link)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        handle = os.open(path, flags)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(handle, "rb") as file:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise UsageError(f"{path}: not a regular file")
+        yield file
+
+
+def read_bytes(path: Path, limit: int, follow_links: bool = True) -> bytes:
+    """The bytes of ``path``, at most ``limit`` of them (UsageError beyond)."""
+    with opened(path, follow_links) as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > limit:
+            raise UsageError(f"{path}: {size:,} bytes; at most {limit:,}")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{path}: over {limit:,} bytes")
+    return data
+
+
+def starts_with(path: Path, prefix: bytes) -> bool:
+    """Whether ``path`` starts with ``prefix``, blanks before it aside."""
+    with opened(path) as file:
+        return file.read(64 + len(prefix)).lstrip().startswith(prefix)
