@@ -20,6 +20,7 @@ from modelexport import jsonfile
 from modelexport.gate import results
 
 from fake_github import FakeGitHub, actions_env
+from fake_hub import SHA, FakeHub
 from harness import gate_documents, one_error_line, outside_actions, run_cli
 
 # 363 bytes of YAML that stand for 9**9 values: each level lists the one before 9 times.
@@ -380,9 +381,12 @@ def test_paths_that_cannot_be_written_are_refused_before_any_export(tmp_path: Pa
 
 
 @pytest.mark.export
-def test_a_full_disk_loses_no_measurement_and_does_not_pass(workspace: Path) -> None:
-    """The results and the report go to a filesystem of one page (a tmpfs in a user and
-    mount namespace): the empty results file fits, nothing after it does."""
+@pytest.mark.parametrize("in_actions", [False, True])
+def test_a_full_disk_loses_no_measurement_and_does_not_pass(workspace: Path,
+                                                            in_actions: bool) -> None:
+    """The results and the report (in Actions also the step summary and outputs) go to a
+    filesystem of one page (a tmpfs in a mount namespace): the empty results file fits,
+    nothing after it does."""
     (workspace / "spy.py").write_text(SPY)
     (workspace / "models.yaml").write_text(textwrap.dedent("""\
         defaults: {repeats: 1}
@@ -401,13 +405,21 @@ def test_a_full_disk_loses_no_measurement_and_does_not_pass(workspace: Path) -> 
         ["unshare", *namespace, "sh", "-c", mount, "sh", sys.executable,
          "-m", "modelexport", "check", "models.yaml", "--results", f"{full}/results.json",
          "--report-md", f"{full}/report.md"],
-        cwd=workspace, env={**outside_actions(os.environ), "HF_HUB_OFFLINE": "1"},
+        cwd=workspace, env={**outside_actions(os.environ), "HF_HUB_OFFLINE": "1", **(
+            {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": f"{full}/summary.md",
+             "GITHUB_OUTPUT": f"{full}/output"} if in_actions else {})},
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr
     # Every model was measured and reported although no save after the first succeeded.
     assert "first" in proc.stdout and "second" in proc.stdout
     assert proc.stderr.count("results not saved (No space left on device)") == 2
-    assert "report.md: not written: No space left on device" in proc.stderr
+    if in_actions:  # each a warning annotation; the verdict still decides
+        assert "::warning::" in proc.stdout and "report.md: not written: No space left on " \
+            "device" in proc.stdout
+        assert f"$GITHUB_STEP_SUMMARY {full}/summary.md: not written: No space left on " \
+            "device" in proc.stdout
+    else:
+        assert "report.md: not written: No space left on device" in proc.stderr
     assert "results.json: not saved (No space left on device); the report above is this " \
            "run's only record" in one_error_line(proc)
     # What is on the disk is whole: the last results that fitted, no temporary file.
@@ -652,3 +664,28 @@ def test_a_model_folder_the_worker_cannot_read_is_named_before_any_model_runs(
     assert (f"'nobody' cannot read {tmp_path / 'own'}, where a model's code or files are"
             in one_error_line(proc))
     assert not (tmp_path / "env.json").exists()
+
+
+@pytest.mark.export
+def test_a_hub_model_is_fetched_with_the_token_by_the_runner_and_loaded_offline(
+        workspace: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    saved = workspace / "saved"
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(saved)
+    hub = FakeHub({path.name: path.read_bytes() for path in saved.iterdir()})
+    (workspace / "models.yaml").write_text(f'models:\n  - name: tiny\n    repeats: 1\n'
+                                           f'    source: {{id: org/tiny, revision: "{SHA}"}}\n')
+    with hub.serve() as url:
+        env = {k: v for k, v in outside_actions(os.environ).items() if k != "HF_HUB_OFFLINE"}
+        proc = run_cli("check", "models.yaml", cwd=workspace, env={
+            **env, "HF_ENDPOINT": url, "HF_HOME": str(workspace / "hf"), "HF_TOKEN": "hf_x"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((workspace / "modelexport-out" / "results.json").read_text()
+                      )["models"]["tiny"]["status"] == "ok"
+    # Every request for the model carried the token: the runner made them all (a worker has
+    # no token, and none was asked of the hub without one).
+    model_requests = [auth for _, path, auth in hub.seen if "org/tiny" in path]
+    assert model_requests and set(model_requests) == {"Bearer hf_x"}
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import config_args, run_cli
+from harness import config_args, outside_actions, run_cli
 
 TINY_BERT = config_args("bert")
 
@@ -43,7 +44,8 @@ def test_validate_catches_a_tampered_tag_and_a_broken_sidecar(tmp_path: Path) ->
     assert "statistics: Additional properties are not allowed ('surprise'" in proc.stderr
 
 
-def test_validate_manifests_without_the_export_stack(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_actions", [False, True])
+def test_validate_manifests_without_the_export_stack(tmp_path: Path, in_actions: bool) -> None:
     good = tmp_path / "models.yaml"
     good.write_text("models:\n  - name: a\n    source: {id: org/a}\n")
     bad = tmp_path / "broken.yml"
@@ -53,11 +55,16 @@ def test_validate_manifests_without_the_export_stack(tmp_path: Path) -> None:
         "print('heavy:', [m for m in ('torch', 'onnx', 'transformers') if m in sys.modules])\n"
         "sys.exit(rc)"
     )
+    env = outside_actions(os.environ) | ({"GITHUB_ACTIONS": "true"} if in_actions else {})
     proc = subprocess.run([sys.executable, "-c", code, "validate", str(good), str(bad)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     assert proc.returncode == 1
     assert f"{good}: valid manifest, 1 models" in proc.stdout
-    assert f"{good}:3: models[0].source: no revision" in proc.stderr
+    if in_actions:  # the warning on its line of the manifest
+        assert (f"::warning file={good},line=3::models[0].source: no revision"
+                in proc.stdout)
+    else:
+        assert f"{good}:3: models[0].source: no revision" in proc.stderr
     assert f"{bad}:4: models[0].repeets: unknown key (did you mean 'repeats'?)" in proc.stderr
     assert "heavy: []" in proc.stdout
 

@@ -8,3 +8,13 @@ import argparse
 
 # What add_subparsers returns; argparse types it nowhere public.
 Subcommands = argparse._SubParsersAction
+
+
+def subcommand(commands: Subcommands, common: argparse.ArgumentParser, name: str,
+               description: str | None, summary: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand: ``description`` (its module's docstring) in its own
+    --help, ``summary`` in the list of commands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, parents=[common], help=summary, description=description)
+    return parser
+

@@ -1,4 +1,6 @@
-"""``modelexport baseline update``: make stored results the baseline."""
+"""Manage the baseline: update writes RESULTS into BASELINE (atomically); models that
+failed in RESULTS keep their previous baseline entry.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 
 
 @dataclass(frozen=True)
@@ -18,11 +20,8 @@ class Args:
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     baseline = commands.add_parser("baseline", parents=[common], help="manage the baseline")
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
-    update = baseline_commands.add_parser(
-        "update", parents=[common], help="make results the new baseline",
-        description="Write RESULTS into BASELINE (atomically). Models that failed in RESULTS "
-        "keep their previous baseline entry.",
-    )
+    update = subcommand(baseline_commands, common, "update", __doc__,
+                        "make results the new baseline")
     update.add_argument("--results", type=Path, required=True)
     update.add_argument("--baseline", type=Path, required=True)
     update.set_defaults(run=run, arguments=Args)

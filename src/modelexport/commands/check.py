@@ -1,5 +1,7 @@
-"""``modelexport check``: the gate. Export a manifest's models (a process each), judge
-them against the baseline, publish the reports, optionally update the baseline."""
+"""The gate: export every model of MANIFEST (each in its own process), measure, compare
+with the baseline and fail on a regression. Exit 0 pass, 1 regression or failure, 2 usage
+or manifest error.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelexport.commands import Subcommands, reporting
+from modelexport.commands import Subcommands, reporting, subcommand
 from modelexport.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,12 +40,8 @@ class Args(reporting.ReportArgs):
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    check = commands.add_parser(
-        "check", parents=[common], help="the gate: export a manifest's models, compare, verdict",
-        description="Export every model of MANIFEST (each in its own process), measure, "
-        "compare with the baseline and fail on a regression. Exit 0 pass, 1 regression or "
-        "failure, 2 usage or manifest error.",
-    )
+    check = subcommand(commands, common, "check", __doc__,
+                       "the gate: export a manifest's models, compare, verdict")
     check.add_argument("manifest", type=Path)
     check.add_argument("--baseline", type=Path, help="baseline JSON to compare with")
     check.add_argument("--results", type=Path, default=DEFAULT_RESULTS,

@@ -1,10 +1,10 @@
-"""``modelexport comment``: the sticky PR comment of the fork-safe ``report`` job.
-
-That job runs with a token that may write, on what a pull request's own job measured
-(its artifact), so nothing of the artifact is posted as it is: the report is rendered here
-from the results file (checked against its schema, every string escaped) and judged again
-against the baseline and manifest this job has, the default branch's. The comment's key
-comes from this job's arguments, not from the artifact.
+"""Create or update this gate's PR comment on the pull request recorded in RESULTS by the
+check run that measured it (the fork-safe report job). That job holds a token that may
+write and runs on what a pull request's own job measured, so nothing of that job's files is
+posted as it is: the report is rendered here from RESULTS (checked against its schema, every
+string escaped) and judged against BASELINE and MANIFEST as this job has them; the comment's
+key comes from these arguments. Needs GITHUB_TOKEN and GITHUB_REPOSITORY in the
+environment.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import UsageError
 
 
@@ -27,14 +27,8 @@ class Args:
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    comment = commands.add_parser(
-        "comment", parents=[common], help="post the report of stored results as the sticky "
-        "PR comment",
-        description="Create or update this gate's PR comment on the pull request recorded in "
-        "RESULTS by the check run that measured it (the fork-safe report job): the report is "
-        "rendered from RESULTS and judged against BASELINE here. Needs GITHUB_TOKEN and "
-        "GITHUB_REPOSITORY in the environment.",
-    )
+    comment = subcommand(commands, common, "comment", __doc__,
+                         "post the report of stored results as the sticky PR comment")
     comment.add_argument("--results", type=Path, required=True)
     comment.add_argument("--baseline", type=Path,
                          help="judge the results against this baseline (absent: every model "

@@ -1,4 +1,6 @@
-"""``modelexport compare``: a verdict from stored results and baseline, exporting nothing."""
+"""Compare stored RESULTS with BASELINE without exporting anything. As with check, a
+BASELINE that does not exist yet makes every model new (and says so).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands, reporting
+from modelexport.commands import Subcommands, reporting, subcommand
 
 
 @dataclass(frozen=True)
@@ -18,11 +20,8 @@ class Args(reporting.ReportArgs):
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    compare = commands.add_parser(
-        "compare", parents=[common], help="verdict from stored results and baseline",
-        description="Compare stored RESULTS with BASELINE without exporting anything. As with "
-        "check, a BASELINE that does not exist yet makes every model new (and says so).",
-    )
+    compare = subcommand(commands, common, "compare", __doc__,
+                         "verdict from stored results and baseline")
     compare.add_argument("results", type=Path)
     compare.add_argument("baseline", type=Path)
     compare.add_argument("--manifest", type=Path,

@@ -1,8 +1,7 @@
-"""``modelexport diff OLD NEW``: what changed in the graph between two exports, per module.
-
-OLD and NEW are each a tagged ONNX file, its ``.hierarchy.json`` sidecar, or a results or
-baseline file of the gate (``--model`` names the model). Exit 0 when the structures are
-identical, 1 when they differ, 2 on a usage error, as ``diff`` does. No torch.
+"""What changed in the graph between two exports, per module: OLD and NEW are each a tagged
+ONNX file, its .hierarchy.json sidecar, or a results or baseline file (with --model).
+Repeated layers that changed alike fold into one line. Exit 0 identical, 1 different, 2
+usage error. Needs no torch.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,13 +29,8 @@ class Args:
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    diff = commands.add_parser(
-        "diff", parents=[common], help="what changed in the graph between two exports",
-        description="Compare the structure of two exports per module: OLD and NEW are each "
-        "a tagged ONNX file, its .hierarchy.json sidecar, or a results or baseline file "
-        "(with --model). Repeated layers that changed alike fold into one line. Exit 0 "
-        "identical, 1 different, 2 usage error. Needs no torch.",
-    )
+    diff = subcommand(commands, common, "diff", __doc__,
+                      "what changed in the graph between two exports")
     diff.add_argument("old", type=Path, metavar="OLD")
     diff.add_argument("new", type=Path, metavar="NEW")
     diff.add_argument("--model", metavar="NAME",

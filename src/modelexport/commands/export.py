@@ -1,4 +1,6 @@
-"""``modelexport export``: one model to ONNX with its hierarchy sidecar."""
+"""Export a model to ONNX; writes OUTPUT and OUTPUT's .hierarchy.json sidecar, every node
+tagged with the module that made it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.htp.options import REQUESTABLE, Exporter, ExportOptions
 
@@ -37,10 +39,8 @@ class Args:
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    export = commands.add_parser(
-        "export", parents=[common], help="export one model to ONNX + hierarchy sidecar",
-        description="Export a model to ONNX; writes OUTPUT and OUTPUT's .hierarchy.json.",
-    )
+    export = subcommand(commands, common, "export", __doc__,
+                        "export one model to ONNX + hierarchy sidecar")
     export.add_argument("model", nargs="?", help="hub id (org/name) or a save_pretrained dir")
     export.add_argument("-o", "--output", required=True, type=Path, help="the .onnx to write")
     source = export.add_argument_group("model source")

@@ -1,4 +1,6 @@
-"""``modelexport merge``: the results of ``check --shard`` runs as one results file."""
+"""Merge the results of check --shard runs into one results file; fails if a selected model
+is missing or appears twice.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 
 
 @dataclass(frozen=True)
@@ -16,11 +18,8 @@ class Args:
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    merge = commands.add_parser(
-        "merge", parents=[common], help="merge shard results into one results file",
-        description="Merge the results of check --shard runs; fails if a selected model is "
-        "missing or appears twice.",
-    )
+    merge = subcommand(commands, common, "merge", __doc__,
+                       "merge shard results into one results file")
     merge.add_argument("files", nargs="+", type=Path, metavar="RESULTS")
     merge.add_argument("-o", "--output", type=Path, required=True)
     merge.set_defaults(run=run, arguments=Args)

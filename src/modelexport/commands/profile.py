@@ -1,8 +1,8 @@
-"""``modelexport profile MODEL.onnx``: where inference time goes, per module.
-
-Runs the model in ONNX Runtime with its profiler, attributes every kernel to a module
-through the tags (from the file, else its sidecar) and prints the modules' self and
-inclusive times; ``--json``, ``--markdown`` and ``--model-explorer`` write the same.
+"""Where inference time goes, per module: run MODEL in ONNX Runtime (CPU) with its profiler
+and attribute every kernel to a module through the tags, following ORT's fused and renamed
+nodes back to the exported ones. Prints self and inclusive times per module; --json,
+--markdown and --model-explorer write the same. Inputs: as the export fed them (its
+sidecar), else the graph's static shapes, or --input.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.inference.records import OPTIMIZATIONS
 
@@ -45,13 +45,8 @@ class Args:
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    prof = commands.add_parser(
-        "profile", parents=[common], help="where inference time goes, per module",
-        description="Run MODEL in ONNX Runtime (CPU) with its profiler and attribute every "
-        "kernel to a module through the tags, following ORT's fused and renamed nodes back "
-        "to the exported ones. Prints self and inclusive times per module. Inputs: as the "
-        "export fed them (its sidecar), else the graph's static shapes, or --input.",
-    )
+    prof = subcommand(commands, common, "profile", __doc__,
+                      "where inference time goes, per module")
     prof.add_argument("model", type=Path, metavar="MODEL.onnx")
     prof.add_argument("--runs", type=int, default=RUNS, help="measured runs (default: %(default)s)")
     prof.add_argument("--warmup", type=int, default=WARMUP,

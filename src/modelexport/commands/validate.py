@@ -1,4 +1,7 @@
-"""``modelexport validate``: manifests, sidecars, and ONNX files against their sidecars."""
+"""Validate each FILE against its schema: a manifest (.yaml/.yml), or a hierarchy sidecar
+(.json), or an ONNX file (.onnx: its sidecar, and that the tags in the file agree with it).
+Needs neither torch nor onnx.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands
+from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import ModelExportError
 
 
@@ -17,12 +20,8 @@ class Args:
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    validate = commands.add_parser(
-        "validate", parents=[common], help="check sidecars, ONNX tags and manifests",
-        description="Validate each FILE against its schema: a manifest (.yaml/.yml), or a "
-        "hierarchy sidecar (.json), or an ONNX file (.onnx: its sidecar, and that the tags in "
-        "the file agree with it). Needs neither torch nor onnx.",
-    )
+    validate = subcommand(commands, common, "validate", __doc__,
+                          "check sidecars, ONNX tags and manifests")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.set_defaults(run=run, arguments=Args)
 

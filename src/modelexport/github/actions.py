@@ -86,14 +86,6 @@ def append_summary(path: Path, markdown: str) -> None:
         out.write(cap(markdown, SUMMARY_LIMIT - used, encoded=True))
 
 
-def write_step(env: Mapping[str, str], markdown: str, outputs: Mapping[str, str]) -> None:
-    """The report into the step summary and the outputs into ``$GITHUB_OUTPUT``."""
-    if env.get("GITHUB_STEP_SUMMARY"):
-        append_summary(Path(env["GITHUB_STEP_SUMMARY"]), markdown)
-    if env.get("GITHUB_OUTPUT"):
-        write_outputs(Path(env["GITHUB_OUTPUT"]), outputs)
-
-
 def cap(text: str, limit: int, encoded: bool = False) -> str:
     """``text`` cut to ``limit`` characters (bytes if ``encoded``), with a note saying so."""
     size = len(text.encode()) if encoded else len(text)

@@ -7,7 +7,7 @@ caller's business, so a Python caller gets the same reports as the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,10 +51,10 @@ def deliver(judgement: Judgement, targets: Targets, manifest: Manifest | None,
         notes += report.verdict_annotations(judgement.verdicts, where, lines)
         outputs = report.outputs(judgement.verdicts, str(targets.results_path),
                                  str(targets.reports.get(formats.MARKDOWN.name, "")))
-        try:
-            actions.write_step(env, markdown, outputs)
-        except OSError as exc:
-            notes.append(_not_written(exc))
+        notes += _to_runner(env, "GITHUB_STEP_SUMMARY",
+                            lambda path: actions.append_summary(path, markdown))
+        notes += _to_runner(env, "GITHUB_OUTPUT",
+                            lambda path: actions.write_outputs(path, outputs))
     if targets.comment:
         key = targets.comment_key or comment_key(judgement.results.manifest_path,
                                                   judgement.results.shard)
@@ -71,9 +71,21 @@ def _write(path: Path, text: str) -> list[Annotation]:
     return []
 
 
-def _not_written(exc: OSError, path: Path | str | None = None) -> Annotation:
-    where = path or exc.filename
-    return Annotation("warning", f"{where}: not written: {exc.strerror or exc}")
+def _to_runner(env: Mapping[str, str], variable: str, write: Callable[[Path], None]
+               ) -> list[Annotation]:
+    """One of the runner's files written, or a warning naming it: the other reports still
+    go out, and the verdict decides."""
+    if not env.get(variable):
+        return []
+    try:
+        write(Path(env[variable]))
+    except OSError as exc:
+        return [_not_written(exc, f"${variable} {env[variable]}")]
+    return []
+
+
+def _not_written(exc: OSError, path: Path | str) -> Annotation:
+    return Annotation("warning", f"{path}: not written: {exc.strerror or exc}")
 
 
 def comment_key(manifest: str, shard: Shard | None) -> str:
