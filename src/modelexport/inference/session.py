@@ -27,7 +27,7 @@ from modelexport.inputs import InputSpec
 from modelexport.tags import Tagged
 
 _WEIGHTS = "weights.bin"  # of the optimized graph ORT saves, beside it
-INPUT_LIMIT = 1 << 30  # bytes of inputs a profile makes, unless told otherwise
+INPUT_LIMIT = 1024 * 10**6  # bytes of inputs a profile makes, unless told otherwise
 _ROOM = 1 << 20  # bytes free in the temporary folder below which a failed session says so
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelexport import jsonfile
+from modelexport.errors import UsageError
 from modelexport.gate.judge import Judgement
 from modelexport.gate.manifest import Manifest
 from modelexport.gate.results import Shard
@@ -68,6 +69,8 @@ def _write(path: Path, text: str) -> list[Annotation]:
         jsonfile.replace_text(path, text)
     except OSError as exc:
         return [_not_written(exc, path)]
+    except UsageError as exc:  # a path that became a socket, a pipe without a reader
+        return [Annotation("warning", f"not written: {exc}")]
     return []
 
 
