@@ -78,7 +78,11 @@ def narrowest(error: Any) -> Any:
     from jsonschema.exceptions import best_match
 
     while error.context:
-        error = best_match(error.context)
+        # A branch that only says "not this type" or "not this constant" at the value
+        # itself is one the value never meant (``inference: {runz: 5}`` is no ``false``).
+        meant = [e for e in error.context if not (
+            e.validator in ("const", "type") and e.absolute_path == error.absolute_path)]
+        error = best_match(meant or error.context)
     return error
 
 

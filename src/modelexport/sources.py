@@ -7,7 +7,9 @@ an ``nn.Module``. torch and transformers are imported only inside ``load``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import logging
 import os
 import re
@@ -253,11 +255,17 @@ def _config_from_type(source: Source) -> Any:
         config = AutoConfig.for_model(str(source.model_type), **source.config)
     except ValueError as exc:
         raise UsageError(f"unknown model type {source.model_type!r}") from exc
-    known = set(type(config)().to_dict())
-    unknown = sorted(set(source.config) - known)
-    if unknown:
-        log.warning("%s: config keys not known to %s: %s", source.label,
-                    type(config).__name__, ", ".join(unknown))
+    # A config takes any keyword and keeps what it does not know as an attribute of that
+    # name: a typo (hidden_sizee) would export a model of the default size. A key the
+    # class declares, or one it takes up under another name (attn_implementation), is known.
+    default = type(config)()
+    declared = {*default.to_dict(), *inspect.signature(type(config).__init__).parameters}
+    typos = [key for key in source.config if key not in declared
+             and key in vars(config) and key not in vars(default)]
+    if typos:
+        close = difflib.get_close_matches(typos[0], sorted(declared), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"{source.label}: {type(config).__name__} has no {typos[0]!r}{hint}")
     return config
 
 

@@ -50,6 +50,9 @@ def test_export_pretrained_local_dir_then_validate(tmp_path: Path) -> None:
         ([*TINY_BERT, "--input", "pixel_values=1x3x8x8"], "pixel_values: not a parameter"),
         ([*TINY_BERT, "--exporter", "dynamo", "--opset", "17"], "use --opset 18 or more"),
         ([*TINY_BERT, "--model-class", "AutoNothing"], "unknown model class 'AutoNothing'"),
+        # A config keeps any keyword: a typo would export a model of the default size.
+        (["--model-type", "bert", "--config", "hidden_sizee=64"],
+         "BertConfig has no 'hidden_sizee' (did you mean 'hidden_size'?)"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], expected: str) -> None:

@@ -73,6 +73,14 @@ def test_a_typo_names_file_line_and_field(tmp_path: Path) -> None:
                      "(did you mean 'exporter'?)"]
 
 
+def test_a_typo_inside_a_setting_is_named_as_every_other_key(tmp_path: Path) -> None:
+    text = GOOD.replace("  repeats: 3\n", "  repeats: 3\n  inference: {runz: 5}\n", 1)
+    assert text != GOOD
+    found = problems(tmp_path, text)
+    assert found == [f"{tmp_path / 'models.yaml'}:4: defaults.inference.runz: unknown key "
+                     "(did you mean 'runs'?)"]
+
+
 def test_wrong_values_point_at_their_own_line(tmp_path: Path) -> None:
     found = problems(tmp_path, GOOD.replace("opset: 18", "opset: eighteen")
                      .replace("repeats: 7", "repeats: 0"))

@@ -4,6 +4,9 @@ the results written as each model finishes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -12,6 +15,8 @@ import pytest
 from modelexport.gate import manifest, results, runner, sandbox
 from modelexport.gate.records import Failed, Measured
 from modelexport.gate.runner import Progress
+
+from harness import outside_actions
 
 pytestmark = pytest.mark.export
 
@@ -73,6 +78,9 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(workspace: Path)
     assert {p.stage for p in running} <= {"starting", "loading", "warm-up export (validated)",
                                           "export 1/2", "export 2/2"}
     assert [p.elapsed for p in running] == sorted(p.elapsed for p in running)
+    # Said when the stage changes, and every HEARTBEAT_S while it does not: not every poll.
+    heartbeats = int(running[-1].elapsed // runner.HEARTBEAT_S)
+    assert len(running) <= len({p.stage for p in running}) + heartbeats
 
 def test_worker_reports_its_stage_to_the_runner(workspace: Path) -> None:
     path = workspace / "models.yaml"
@@ -98,3 +106,42 @@ def test_remote_code_does_not_run_unless_the_manifest_opts_in(workspace: Path) -
     assert isinstance(record, Failed)
     assert "killed by" not in record.error  # refused before the code could run
     assert "trust_remote_code" in record.error
+
+
+VANISH = '''
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+
+def build():
+    """Remove the runner's folder for this run, as a temporary-folder cleaner might."""
+    shutil.rmtree(Path(sys.argv[1]).parent.parent)
+    return torch.nn.Linear(4, 4), {"input": torch.ones(2, 4)}
+'''
+
+
+def test_a_model_whose_folder_vanishes_fails_alone_and_the_next_is_measured(
+        workspace: Path) -> None:
+    """It once ended the whole run: "error: .../vanish.log: No such file or directory"."""
+    (workspace / "vanish.py").write_text(VANISH)
+    (workspace / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 1}
+        models:
+          - {name: vanish, source: {factory: "vanish:build"}}
+          - name: next
+            source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                              num_attention_heads: 2, intermediate_size: 64}}
+        """))
+    # As this user, whose worker may remove the runner's folder (as nobody it may not).
+    as_user = (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+               if os.geteuid() == 0 else [])
+    proc = subprocess.run([*as_user, sys.executable, "-m", "modelexport", "check",
+                           "models.yaml"], cwd=workspace, capture_output=True, text=True,
+                          env={**outside_actions(os.environ), "HF_HUB_OFFLINE": "1"},
+                          timeout=600)
+    document = json.loads((workspace / "modelexport-out" / "results.json").read_text())
+    assert document["models"]["next"]["status"] == "ok", proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -22,8 +22,10 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
     update = subcommand(baseline_commands, common, "update", __doc__,
                         "make results the new baseline")
-    update.add_argument("--results", type=Path, required=True)
-    update.add_argument("--baseline", type=Path, required=True)
+    update.add_argument("--results", type=Path, required=True,
+                        help="the results of a check run to make the baseline")
+    update.add_argument("--baseline", type=Path, required=True,
+                        help="the baseline file to write (made if it is not there)")
     update.set_defaults(run=run, arguments=Args)
 
 

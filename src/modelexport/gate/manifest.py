@@ -179,6 +179,13 @@ def _schema_problems(document: yamlfile.Document) -> list[Found]:
         if error.validator == "enum" and "propertyNames" in error.schema_path:
             where = (*where, error.instance)
             message = _unknown_key(error.instance, error.validator_value)
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list(error.schema.get("properties", {}))
+            for key in (k for k in error.instance if k not in allowed):
+                at = (*where, key)
+                found.append((document.line(at), f"{schemas.json_path(at)}: "
+                                                  f"{_unknown_key(key, allowed)}"))
+            continue
         found.append((document.line(where), f"{schemas.json_path(where)}: {message}"))
     return found
 

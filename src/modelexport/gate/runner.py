@@ -27,6 +27,7 @@ from modelexport.sources import Source
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
+HEARTBEAT_S = 10.0  # progress is said when the stage changes, and this often while it does not
 STAGE_LIMIT = 4096  # bytes of the worker's stage line
 
 
@@ -55,22 +56,29 @@ def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
 def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None],
             manifest: Path | None = None, hub_token: str | None = None,
             user: sandbox.Account | None = None) -> ModelResult:
-    """Measure one model in a child process; always returns a record, never raises.
-    ``on_stage(stage, elapsed)`` is called about every POLL_S seconds while it runs. The
-    worker runs as ``user`` (None: as this process's user) in a folder of its own below
-    ``workdir``."""
+    """Measure one model in a child process; always returns a record, never raises: what
+    goes wrong around the model (a folder gone, a full disk) is its failure too.
+    ``on_stage(stage, elapsed)`` is called when the worker reaches a new stage, and every
+    HEARTBEAT_S seconds while it does not. The worker runs as ``user`` (None: as this
+    process's user) in a folder of its own below ``workdir``."""
     started = time.perf_counter()
     try:
         job = replace(job_for(spec, manifest), source=_fetched(spec.source, hub_token))
-    except ModelExportError as exc:
-        return _failure(str(exc), started)
+        return _measure(spec, job, workdir, on_stage, user, started)
+    except (ModelExportError, OSError) as exc:
+        return _failure(str(exc) if isinstance(exc, ModelExportError) else describe(exc),
+                        started)
+
+
+def _measure(spec: ModelSpec, job: Job, workdir: Path, on_stage: Callable[[str, float], None],
+             user: sandbox.Account | None, started: float) -> ModelResult:
     own = workdir / spec.name
     sandbox.hand_over(own, user)
     files = {kind: own / kind for kind in ("job.json", "result.json", "stage")}
     files["job.json"].write_text(json.dumps(job.to_json()))
     # The worker rewrites its stage file in place, so a read can catch it empty: keep the
     # last stage seen rather than flicker back to "starting".
-    stage = "starting"
+    stage, said, said_at = "starting", "", -HEARTBEAT_S
     with open(workdir / f"{spec.name}.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "modelexport.gate.worker", str(files["job.json"]),
@@ -89,7 +97,9 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
                     return _failure(f"timed out after {spec.timeout:g} s", started)
                 stage = (sandbox.read_written(files["stage"], STAGE_LIMIT) or "").strip() \
                     or stage
-                on_stage(stage, elapsed)
+                if stage != said or elapsed - said_at >= HEARTBEAT_S:
+                    on_stage(stage, elapsed)
+                    said, said_at = stage, elapsed
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=min(POLL_S, max(spec.timeout - elapsed, 0.01)))
         except BaseException:
@@ -159,9 +169,13 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
                                     (*spec.source.python_path, spec.source.path or "")
                                     if folder])
     count = len(specs)
-    with tempfile.TemporaryDirectory(prefix="modelexport-run-") as tmp:
-        os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
+    with tempfile.TemporaryDirectory(prefix="modelexport-run-", ignore_cleanup_errors=True
+                                     ) as tmp:
         for index, spec in enumerate(specs, 1):
+            # Again for each model: a model's code (or a temporary-folder cleaner) may have
+            # removed it, and that must not end the run.
+            Path(tmp).mkdir(exist_ok=True)
+            os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
             def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
                 progress(Progress(i, count, s.name, stage, elapsed))
 
