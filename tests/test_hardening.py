@@ -119,7 +119,8 @@ def test_workers_see_no_secrets(workspace: Path) -> None:
         "models:\n  - name: spy\n    repeats: 1\n    source: {factory: \"spy:build\"}\n")
     secrets = {"GITHUB_TOKEN": "ghs_x", "HF_TOKEN": "hf_x", "INPUT_GITHUB-TOKEN": "ghs_y",
                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "t", "MY_SERVICE_PASSWORD": "p"}
-    proc = run_cli("check", "models.yaml", cwd=workspace, add_env=secrets)
+    proc = run_cli("check", "models.yaml", "--allow-no-baseline", cwd=workspace,
+                   add_env=secrets)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     seen = (workspace / "env.json").read_text()
     assert "PATH" in seen and not any(name in seen for name in secrets)
@@ -679,7 +680,7 @@ def test_a_hub_model_is_fetched_with_the_token_by_the_runner_and_loaded_offline(
                                            f'    source: {{id: org/tiny, revision: "{SHA}"}}\n')
     with hub.serve() as url:
         env = {k: v for k, v in outside_actions(os.environ).items() if k != "HF_HUB_OFFLINE"}
-        proc = run_cli("check", "models.yaml", cwd=workspace, env={
+        proc = run_cli("check", "models.yaml", "--allow-no-baseline", cwd=workspace, env={
             **env, "HF_ENDPOINT": url, "HF_HOME": str(workspace / "hf"), "HF_TOKEN": "hf_x"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((workspace / "modelexport-out" / "results.json").read_text()

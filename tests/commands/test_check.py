@@ -164,3 +164,24 @@ def test_an_extra_output_fails_check_until_the_manifest_accepts_it(tmp_path: Pat
                        cwd=tmp_path)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "modelexport: 1 accepted" in accepted.stdout
+
+
+def test_check_finds_the_baseline_beside_the_manifest(tmp_path: Path) -> None:
+    """Without --baseline, the one beside the manifest (where the action keeps it), also run
+    from another folder: there, it compared nothing and passed."""
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 1, thresholds: {floor: 3600}}
+        models:
+          - name: bert
+            source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                              num_attention_heads: 2, intermediate_size: 64}}
+        """))
+    first = run_cli("check", "models.yaml", "--update-baseline", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (tmp_path / "modelexport-baseline.json").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = run_cli("check", str(tmp_path / "models.yaml"), cwd=elsewhere)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1] == "modelexport: 1 unchanged"
+

@@ -11,7 +11,7 @@ from modelexport import schemas
 from modelexport.publish.formats import FORMATS
 
 from fake_github import FakeGitHub, actions_env, assert_not_leaked, parse_outputs
-from harness import TWO_MODELS, gate_documents, outside_actions, run_cli
+from harness import TWO_MODELS, gate_documents, one_error_line, outside_actions, run_cli
 
 TOKEN = "ghs_s3cretTokenValue0123456789"
 
@@ -72,7 +72,7 @@ def test_merge_job_first_run_without_a_baseline_calls_every_model_new(tmp_path: 
     current, _, manifest_path = gate_documents(tmp_path, slower_by=1.0)
     env = outside_actions(os.environ)
     proc = run_cli("compare", str(current), "none-yet.json", "--manifest", str(manifest_path),
-               env=env, cwd=tmp_path)
+                   "--allow-no-baseline", env=env, cwd=tmp_path)  # the run that makes it
     assert proc.returncode == 0, proc.stderr
     assert "no baseline at none-yet.json: every model is new" in proc.stdout
     assert "modelexport: 2 new" in proc.stdout
@@ -94,3 +94,16 @@ def test_every_report_format_goes_to_its_option_or_to_the_report_folder(tmp_path
     # The schema holds the report to its shape: a verdict it does not know is refused.
     document["models"][0]["verdict"] = "fine"
     assert schemas.schema_errors(document, schemas.REPORT)
+
+
+def test_a_run_that_compared_nothing_fails_unless_it_is_a_first_run(tmp_path: Path) -> None:
+    """A missing baseline passed with exit 0: a changed model then passed too."""
+    current, _, _ = gate_documents(tmp_path, slower_by=1.3)
+    proc = run_cli("compare", str(current), "no-such-baseline.json", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1].startswith("modelexport: 2 new; NOTHING WAS COMPARED")
+    assert "nothing was compared with a baseline: make one with --update-baseline" in \
+        one_error_line(proc)
+    allowed = run_cli("compare", str(current), "no-such-baseline.json", "--allow-no-baseline",
+                      cwd=tmp_path)
+    assert allowed.returncode == 0 and "modelexport: error" not in allowed.stderr

@@ -37,7 +37,9 @@ def test_a_run_that_compared_nothing_says_so_on_its_last_line_and_in_every_repor
     last = report.terminal(new, []).splitlines()[-1]
     assert last.startswith("modelexport: 2 new; NOTHING WAS COMPARED")
     assert "NOTHING WAS COMPARED" in report.markdown(new, results, None, [], "hint")
-    assert report.outputs(new, "r.json", "")["compared"] == "0"
+    assert report.outputs(new, "r.json", "", failed=True) == {
+        "verdict": "fail", "regressions": "0", "compared": "0", "results-path": "r.json",
+        "report-path": ""}
     compared = [*new[:1], Verdict("b", Outcome.UNCHANGED, timed=True)]
     assert report.terminal(compared, []).splitlines()[-1] == "modelexport: 1 new, 1 unchanged"
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # The one folder a run writes to unless told otherwise (the action's output-dir too).
 DEFAULT_RESULTS = Path("modelexport-out") / "results.json"
 REPEATS_LIMIT = 100  # as the manifest's schema allows
+BASELINE_NAME = "modelexport-baseline.json"
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,19 @@ class Args(reporting.ReportArgs):
     repeats: int | None
     threshold: float | None
 
+    @property
+    def baseline_file(self) -> Path:
+        """--baseline, else the baseline beside the manifest (where the action keeps it)."""
+        return self.baseline or self.manifest.parent / BASELINE_NAME
+
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     check = subcommand(commands, common, "check", __doc__,
                        "the gate: export a manifest's models, compare, verdict")
     check.add_argument("manifest", type=Path)
-    check.add_argument("--baseline", type=Path, help="baseline JSON to compare with")
+    check.add_argument("--baseline", type=Path,
+                       help=f"baseline JSON to compare with (default: {BASELINE_NAME} beside "
+                       "the manifest)")
     check.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                        help="where to write this run's results (default: %(default)s)")
     check.add_argument("--select", action="append", default=[], metavar="TAG",
@@ -81,11 +89,13 @@ def run(args: Args) -> int:
               file=sys.stderr)
         return 130
     current = done.results
-    judgement = judge.judge(current, args.baseline, judge.policies(loaded), args.allow_env_drift,
-                            scope={spec.name for spec in specs})
+    judgement = judge.judge(current, args.baseline_file, judge.policies(loaded),
+                            args.allow_env_drift, scope={spec.name for spec in specs},
+                            require_comparison=not (args.allow_no_baseline
+                                                    or args.update_baseline))
     print(f"results: {args.results}")
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
-    console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline),
+    console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline_file),
                                      loaded, {**os.environ, **secrets}))
     if done.unsaved:
         # The report above is all that is left of this run: it must not pass, nor become
@@ -93,10 +103,9 @@ def run(args: Args) -> int:
         raise ModelExportError(f"--results {args.results}: not saved ({done.unsaved}); "
                                "the report above is this run's only record")
     if args.update_baseline:
-        assert args.baseline is not None  # _refuse_meaningless
-        results.write_baseline(current, args.baseline)
-        print(f"baseline written: {args.baseline}")
-    return 1 if judgement.failed else 0
+        results.write_baseline(current, args.baseline_file)
+        print(f"baseline written: {args.baseline_file}")
+    return args.exit_code(judgement)
 
 
 def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
@@ -125,18 +134,16 @@ def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
                          f"{', '.join(map(repr, args.select))}")
     if not args.shard:
         return loaded, specs, None
-    planned, shard = shards.plan(specs, args.shard, args.baseline)
+    planned, shard = shards.plan(specs, args.shard, args.baseline_file)
     return loaded, planned, shard
 
 
 def _refuse_meaningless(args: Args) -> None:
-    if args.update_baseline and args.baseline is None:
-        raise UsageError("--update-baseline needs --baseline FILE")
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats {args.repeats}: needs at least 1")
     if args.threshold is not None and not 0 <= args.threshold < math.inf:
         raise UsageError(f"--threshold {args.threshold:g}: a slowdown, e.g. 0.10 for +10 %")
-    if args.baseline is not None and args.results.absolute() == args.baseline.absolute():
+    if args.results.absolute() == args.baseline_file.absolute():
         raise UsageError(f"--results {args.results} is the baseline too: this run would "
                          "overwrite the baseline it is compared with")
     if args.repeats is not None and args.repeats > REPEATS_LIMIT:
@@ -151,7 +158,7 @@ def _refuse_unwritable(args: Args) -> None:
 
     summary = os.environ.get("GITHUB_STEP_SUMMARY") if actions.in_actions(os.environ) else None
     jsonfile.ensure_writable(("--results", args.results), *args.outputs(),
-                             ("--baseline", args.baseline if args.update_baseline else None),
+                             ("--baseline", args.baseline_file if args.update_baseline else None),
                              ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None))
 
 

@@ -39,8 +39,9 @@ def run(args: Args) -> int:
     jsonfile.ensure_writable(*args.outputs())
     current = results.load(args.results, kind="results")
     loaded = manifest.load(args.manifest) if args.manifest else None
-    judgement = judge.judge(current, args.baseline, judge.policies(loaded), args.allow_env_drift)
+    judgement = judge.judge(current, args.baseline, judge.policies(loaded), args.allow_env_drift,
+                            require_comparison=not args.allow_no_baseline)
     print(report.terminal(judgement.verdicts, judgement.notes), end="")
     console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline),
                                      loaded, os.environ))
-    return 1 if judgement.failed else 0
+    return args.exit_code(judgement)

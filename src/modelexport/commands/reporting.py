@@ -4,6 +4,7 @@ the registry (``publish/formats.py``), a folder for all of them, the PR comment.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from modelexport.publish.formats import FORMATS
 
 if TYPE_CHECKING:
+    from modelexport.gate.judge import Judgement
     from modelexport.publish.deliver import Targets
 
 
@@ -20,6 +22,7 @@ class ReportArgs:
     reports: dict[str, Path] | None  # format name -> file; None: none asked for
     report_dir: Path | None
     allow_env_drift: bool
+    allow_no_baseline: bool
     comment: bool
     comment_key: str | None
 
@@ -32,6 +35,14 @@ class ReportArgs:
     def outputs(self) -> list[tuple[str, Path]]:
         """(option, file) for every report file, to check before anything runs."""
         return [(f"--report-{name}", path) for name, path in self.files().items()]
+
+    def exit_code(self, judgement: Judgement) -> int:
+        """1 for a failing run, saying so when it failed for comparing nothing."""
+        if judgement.uncompared:
+            print("modelexport: error: nothing was compared with a baseline: make one with "
+                  "--update-baseline (the action's mode: update-baseline), or pass "
+                  "--allow-no-baseline", file=sys.stderr)
+        return 1 if judgement.failed else 0
 
     def targets(self, results: Path, baseline: Path | None) -> Targets:
         from modelexport.publish.deliver import Targets
@@ -58,6 +69,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(shown.file for shown in FORMATS.values()))
     parser.add_argument("--allow-env-drift", action="store_true",
                         help="gate timings even if the baseline was measured elsewhere")
+    parser.add_argument("--allow-no-baseline", action="store_true",
+                        help="pass although nothing was compared (no baseline yet: a first "
+                        "run); without it such a run fails")
     parser.add_argument("--comment", action="store_true",
                         help="create or update the sticky PR comment (GitHub Actions; needs "
                         "GITHUB_TOKEN)")

@@ -20,17 +20,30 @@ class Judgement:
     baseline: Results | None
     notes: list[str]
     drift: list[str]  # how the baseline's environment differs from this run's
+    require_comparison: bool = False  # a run that compared nothing fails
+
+    @property
+    def compared(self) -> bool:
+        """Some model was compared with its baseline (timings or graph)."""
+        return any(v.compared for v in self.verdicts)
+
+    @property
+    def uncompared(self) -> bool:
+        """Nothing was compared, where something had to be."""
+        return self.require_comparison and not self.compared
 
     @property
     def failed(self) -> bool:
-        return compare.failed(self.verdicts)
+        return compare.failed(self.verdicts) or self.uncompared
 
 
 def judge(current: Results, baseline_path: Path | None,
           policies: dict[str, compare.Policy], allow_env_drift: bool,
-          scope: set[str] | None = None, today: datetime.date | None = None) -> Judgement:
+          scope: set[str] | None = None, today: datetime.date | None = None,
+          require_comparison: bool = False) -> Judgement:
     """Verdicts for the models in ``scope`` (default: all); baseline models outside it
-    (another shard, another --select) are not "missing"."""
+    (another shard, another --select) are not "missing". ``require_comparison``: a run that
+    compared nothing (no baseline, or one from elsewhere and no graph to diff) fails."""
     notes: list[str] = []
     baseline = None
     if baseline_path is not None and baseline_path.is_file():
@@ -52,7 +65,7 @@ def judge(current: Results, baseline_path: Path | None,
                          "anyway); the graph's structure still is")
     verdicts = compare.compare(current, baseline, policies, today or datetime.date.today(),
                                comparable)
-    return Judgement(verdicts, current, baseline, notes, drift)
+    return Judgement(verdicts, current, baseline, notes, drift, require_comparison)
 
 
 def policies(manifest: Manifest | None) -> dict[str, compare.Policy]:

@@ -51,7 +51,8 @@ def deliver(judgement: Judgement, targets: Targets, manifest: Manifest | None,
         where = str(manifest.path) if manifest else None
         notes += report.verdict_annotations(judgement.verdicts, where, lines)
         outputs = report.outputs(judgement.verdicts, str(targets.results_path),
-                                 str(targets.reports.get(formats.MARKDOWN.name, "")))
+                                 str(targets.reports.get(formats.MARKDOWN.name, "")),
+                                 judgement.failed)
         notes += _to_runner(env, "GITHUB_STEP_SUMMARY",
                             lambda path: actions.append_summary(path, markdown))
         notes += _to_runner(env, "GITHUB_OUTPUT",

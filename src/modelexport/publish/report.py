@@ -233,11 +233,13 @@ def located(kind: str, problems: Sequence[Problem], title: str | None = None
     return [Annotation(kind, p.message, str(p.path), p.line, title) for p in problems]
 
 
-def outputs(verdicts: list[Verdict], results_path: str, report_path: str) -> dict[str, str]:
-    """The step outputs: ``verdict`` pass|fail, ``regressions`` = models failing the gate,
-    ``compared`` = models compared with their baseline (0: the run gated nothing)."""
+def outputs(verdicts: list[Verdict], results_path: str, report_path: str, failed: bool
+            ) -> dict[str, str]:
+    """The step outputs: ``verdict`` pass|fail (as the exit code), ``regressions`` = models
+    failing the gate, ``compared`` = models compared with their baseline (0: the run gated
+    nothing)."""
     failing = sum(1 for v in verdicts if v.outcome.fails_build)
-    return {"verdict": "fail" if failing else "pass", "regressions": str(failing),
+    return {"verdict": "fail" if failed else "pass", "regressions": str(failing),
             "compared": str(sum(1 for v in verdicts if v.compared)),
             "results-path": results_path, "report-path": report_path}
 
