@@ -56,7 +56,7 @@ def main() -> None:
             path = args.out / f"{name.split()[0]}-{exporter}.onnx"
             if not path.exists():
                 export(source, path, ExportOptions(exporter=exporter))
-            model = tags.read(path)
+            model = tags.read(path, whole=True)
             longer = [InputSpec(sig.name, (1, TOKENS), "int64") for sig in model.graph.inputs
                       if sig.name in TEXT]
             found, _ = session.run(path, Settings(args.runs, 3, 1, "all"), longer)

@@ -30,7 +30,7 @@ import sys, time
 import onnxruntime as ort
 from modelexport import inputs, tags
 from modelexport.inference import session as profiled
-model = tags.read(__import__("pathlib").Path(sys.argv[1]))
+model = tags.read(__import__("pathlib").Path(sys.argv[1]), whole=True)
 feed = profiled.feeds(model, [inputs.parse_spec(s) for s in sys.argv[4:]])
 session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 for _ in range(int(sys.argv[3])):
@@ -58,7 +58,7 @@ def phases(model: Path, runs: int, warmup: int, specs: list[str]) -> None:
         print(f"  {label:42} {now - clock:6.3f} s")
         clock = now
 
-    tagged = tags.read(model)
+    tagged = tags.read(model, whole=True)
     feed = session.feeds(tagged, [inputs.parse_spec(spec) for spec in specs])
     lap("tags and inputs (file, sidecar)")
     settings = Settings(runs, warmup, None, "all")

@@ -61,17 +61,10 @@ def _annotate(exc: ModelExportError) -> None:
         console.announce(report.located("error", exc.problems, "modelexport: manifest"))
 
 
-def _shown(message: object) -> str:
-    """An error's message, which quotes files and values from them, safe for a terminal and
-    a CI log: each of its lines made printable."""
-    from modelexport.escape import printable_lines
-
-    return printable_lines(str(message)).rstrip("\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     namespace = build_parser().parse_args(argv)
     from modelexport import logs
+    from modelexport.escape import printable_message
 
     logs.setup(namespace.debug)
     try:
@@ -79,14 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelExportError as exc:
         if namespace.debug:
             traceback.print_exc()
-        print(f"modelexport: error: {_shown(exc)}", file=sys.stderr)
+        print(f"modelexport: error: {printable_message(str(exc))}", file=sys.stderr)
         _annotate(exc)
         return exc.exit_code
     except OSError as exc:  # the machine's, not the input's: a full disk, a vanished folder
         if namespace.debug:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"modelexport: error: {_shown(where)}{exc.strerror or exc}", file=sys.stderr)
+        print(f"modelexport: error: {printable_message(where)}{exc.strerror or exc}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("modelexport: interrupted", file=sys.stderr)
@@ -96,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         from modelexport.errors import describe
 
-        print(f"modelexport: internal error: {_shown(describe(exc))} (a bug in modelexport: "
-              "--debug shows where)", file=sys.stderr)
+        print(f"modelexport: internal error: {printable_message(describe(exc))} (a bug in "
+              "modelexport: --debug shows where)", file=sys.stderr)
         return INTERNAL_ERROR
 
 

@@ -17,6 +17,12 @@ def printable(text: str) -> str:
     return "\\" + shown if shown.startswith("::") else shown
 
 
+def printable_message(text: str) -> str:
+    """An error message of ours, which may quote files over several lines: each line made
+    ``printable``, no newline after the last."""
+    return printable_lines(text).rstrip("\n")
+
+
 def visible(text: str, keep: str = "") -> str:
     """Control characters as their escapes (``\\x1b``, ``\\r``), but those in ``keep``."""
     return _CONTROL.sub(lambda found: found.group() if found.group() in keep

@@ -34,16 +34,19 @@ class Tagged:
                                                           strict=True)}
 
 
-def read(path: Path) -> Tagged:
-    """The graph of ``path`` with its tags, from the file and the sidecar beside it.
-    UsageError where neither has any."""
+def read(path: Path, whole: bool = False) -> Tagged:
+    """The graph of ``path`` with its tags, from the file, else from the sidecar beside it;
+    UsageError where neither has any. ``whole``: also what the sidecar alone knows (the
+    classes of modules without nodes, the inputs), where there is one; else the sidecar is
+    read only for an export without tags in the file: reading it costs nearly as much as
+    reading the file's graph (docs/performance.md, "Measured choices")."""
     graph = onnxfile.read(path)
     modules: tuple[str | None, ...] = tuple(node.props.get(sidecar.MODULE_KEY)
                                             for node in graph.nodes)
     classes = {module: node.props.get(sidecar.CHAIN_KEY, "").rpartition("/")[2]
                for node, module in zip(graph.nodes, modules, strict=True) if module is not None}
     beside = sidecar.sidecar_path(path)
-    if not beside.is_file():
+    if (classes and not whole) or not beside.is_file():
         if not classes:
             raise UsageError(f"{path}: no module tags (no modelexport metadata in the file, no "
                              f"{beside.name} beside it): export it with `modelexport export`")

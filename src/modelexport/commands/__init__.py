@@ -5,9 +5,20 @@ so that building the parser loads none of it."""
 from __future__ import annotations
 
 import argparse
+import signal
 
 # What add_subparsers returns; argparse types it nowhere public.
 Subcommands = argparse._SubParsersAction
+
+
+def stop_on_sigterm() -> None:
+    """From here on, SIGTERM (a CI cancelling the job) stops this command as Ctrl-C does:
+    through its ``finally`` blocks, which save what finished and remove temporary files."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def subcommand(commands: Subcommands, common: argparse.ArgumentParser, name: str,

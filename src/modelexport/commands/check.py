@@ -9,13 +9,12 @@ import argparse
 import importlib.util
 import math
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelexport.commands import Subcommands, reporting, subcommand
+from modelexport.commands import Subcommands, reporting, stop_on_sigterm, subcommand
 from modelexport.errors import UsageError
 
 if TYPE_CHECKING:
@@ -79,7 +78,7 @@ def run(args: Args) -> int:
     # Before anything runs: the tokens live on in this process's memory only, where used.
     secrets = sandbox.seal()
     loaded, specs, shard = _plan(args)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     try:
         done = runner.run_manifest(loaded, specs, args.results, console.ProgressPrinter(),
                                    shard, actions.pull_request(os.environ),
@@ -164,7 +163,3 @@ def _refuse_unwritable(args: Args) -> None:
 
 def _hub_token(secrets: dict[str, str]) -> str | None:
     return secrets.get("HF_TOKEN") or secrets.get("HUGGING_FACE_HUB_TOKEN")
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

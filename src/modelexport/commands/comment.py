@@ -42,6 +42,7 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 def run(args: Args) -> int:
     from modelexport.commands import console
+    from modelexport.commands.check import BASELINE_NAME
     from modelexport.gate import judge, manifest, results
     from modelexport.github import comment
     from modelexport.publish import deliver, formats, report
@@ -56,8 +57,7 @@ def run(args: Args) -> int:
         "judged by the report job: the measured results against "
         f"{args.baseline or 'no baseline'} and {args.manifest or 'default thresholds'} as "
         "this job has them")
-    hint = report.update_hint(str(args.results), str(args.baseline or
-                                                     deliver.DEFAULT_BASELINE))
+    hint = report.update_hint(str(args.results), str(args.baseline or BASELINE_NAME))
     key = args.comment_key or deliver.comment_key(
         str(args.manifest or "modelexport"), current.shard)
     console.announce([comment.post(os.environ, formats.MARKDOWN.render(judgement, hint), key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import UsageError
@@ -35,7 +35,7 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     diff.add_argument("new", type=Path, metavar="NEW")
     diff.add_argument("--model", metavar="NAME",
                       help="the model to compare, in results or baseline files")
-    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+    diff.add_argument("--format", choices=get_args(Format), default="text",
                       help="default: %(default)s")
     diff.set_defaults(run=run, arguments=Args)
 

@@ -11,11 +11,10 @@ import argparse
 import importlib.util
 import json
 import math
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelexport.commands import Subcommands, subcommand
+from modelexport.commands import Subcommands, stop_on_sigterm, subcommand
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.inference.records import OPTIMIZATIONS
 
@@ -86,9 +85,7 @@ def run(args: Args) -> int:
         raise MissingExtraError("onnxruntime")
     settings = Settings(args.runs, args.warmup, args.threads, args.optimization)
     overrides = [inputs.parse_spec(text) for text in args.input]
-    # A stop asked for (the CI cancels the job) ends the profile as Ctrl-C does: its
-    # temporary folder is removed.
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     found, model = session.run(args.model, settings, overrides, args.seed,
                                int(args.max_input_mb * 1e6), args.timeout)
     # Module paths and class names come from the file: no terminal control from them.
@@ -120,7 +117,3 @@ def _refuse_meaningless(args: Args) -> None:
     for option, number in (("timeout", args.timeout), ("max-input-mb", args.max_input_mb)):
         if not 0 < number < math.inf:
             raise UsageError(f"--{option} {number:g}: a positive number")
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

@@ -44,7 +44,7 @@ class ReportArgs:
                   "--allow-no-baseline", file=sys.stderr)
         return 1 if judgement.failed else 0
 
-    def targets(self, results: Path, baseline: Path | None) -> Targets:
+    def targets(self, results: Path, baseline: Path) -> Targets:
         from modelexport.publish.deliver import Targets
 
         return Targets(results, baseline, self.files(), self.comment, self.comment_key)

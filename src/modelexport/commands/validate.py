@@ -27,7 +27,7 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: Args) -> int:
-    from modelexport.escape import printable, printable_lines
+    from modelexport.escape import printable, printable_message
 
     failed = 0
     for path in args.files:
@@ -38,8 +38,7 @@ def run(args: Args) -> int:
         try:
             print(printable(_validate_one(path)))
         except ModelExportError as exc:  # this file's problem: the others are still checked
-            print(f"modelexport: error: {printable_lines(str(exc)).rstrip()}",
-                  file=sys.stderr)
+            print(f"modelexport: error: {printable_message(str(exc))}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 

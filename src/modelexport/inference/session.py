@@ -28,6 +28,7 @@ from modelexport.tags import Tagged
 
 _WEIGHTS = "weights.bin"  # of the optimized graph ORT saves, beside it
 INPUT_LIMIT = 1024 * 10**6  # bytes of inputs a profile makes, unless told otherwise
+_BITS = dict(onnxfile.DTYPES.values())  # element type -> bits per element
 _ROOM = 1 << 20  # bytes free in the temporary folder below which a failed session says so
 
 
@@ -64,7 +65,7 @@ def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0,
 
 
 def _bytes(spec: InputSpec) -> int:
-    bits = {name: size for name, size in onnxfile.DTYPES.values()}.get(spec.dtype, 64)
+    bits = _BITS.get(spec.dtype, 64)
     return math.prod(spec.shape) * max(int(bits), 8) // 8
 
 
@@ -73,7 +74,7 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
         ) -> tuple[Profile, Tagged]:
     """Profile ``settings.runs`` runs after ``settings.warmup`` unmeasured ones; stopped
     (ProfileFailed) once they took ``timeout_s`` seconds in all."""
-    model = tags.read(path)
+    model = tags.read(path, whole=True)
     feed = feeds(model, overrides or [], seed, input_limit)
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         session = _session(path, settings, Path(tmp))

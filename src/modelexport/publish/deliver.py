@@ -20,15 +20,13 @@ from modelexport.github import actions, comment
 from modelexport.github.actions import Annotation
 from modelexport.publish import formats, report
 
-DEFAULT_BASELINE = Path("modelexport-baseline.json")
-
 
 @dataclass(frozen=True)
 class Targets:
     """What to publish, and where."""
 
     results_path: Path  # named in the report and the step outputs
-    baseline_path: Path | None = None  # named in the update hint (default: DEFAULT_BASELINE)
+    baseline_path: Path  # named in the update hint
     reports: dict[str, Path] = field(default_factory=dict)  # format name -> its file
     comment: bool = False  # create or update the sticky PR comment
     comment_key: str | None = None  # which comment (default: the manifest and shard)
@@ -37,7 +35,7 @@ class Targets:
 def deliver(judgement: Judgement, targets: Targets, manifest: Manifest | None,
             env: Mapping[str, str]) -> list[Annotation]:
     hint = report.update_hint(str(targets.results_path),
-                              str(targets.baseline_path or DEFAULT_BASELINE))
+                              str(targets.baseline_path))
     markdown = formats.MARKDOWN.render(judgement, hint)
     notes: list[Annotation] = []
     # A report that cannot be written (a full disk) is a warning: the other reports, the
