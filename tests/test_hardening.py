@@ -689,4 +689,3 @@ def test_a_hub_model_is_fetched_with_the_token_by_the_runner_and_loaded_offline(
     # no token, and none was asked of the hub without one).
     model_requests = [auth for _, path, auth in hub.seen if "org/tiny" in path]
     assert model_requests and set(model_requests) == {"Bearer hf_x"}
-

@@ -13,11 +13,11 @@ splices tags into serialized models with the same walker.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelexport import files
 from modelexport.errors import UsageError
 
 LEN = 2  # wire type of length-delimited fields
@@ -127,23 +127,16 @@ class Skeleton:
 def read(path: Path) -> Skeleton:
     """The skeleton of the ONNX file at ``path``; UsageError if it is not one (or not a
     regular file, or it changed while it was read)."""
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO would block the open
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(handle)
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"{path}: not a regular file")
-        if info.st_size == 0:
+    with files.opened(path) as file:
+        size = os.fstat(file.fileno()).st_size
+        if size == 0:
             raise UsageError(f"{path}: not an ONNX model (empty file)")
-        return _model(_File(handle, info.st_size))
-    except (ValueError, IndexError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not an ONNX model ({exc})") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(handle)
+        try:
+            return _model(_File(file.fileno(), size))
+        except (ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: not an ONNX model ({exc})") from None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 class _File:

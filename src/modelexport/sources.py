@@ -299,4 +299,3 @@ def download(source: Source, token: str | None = None) -> str:
         raise ExportFailed(f"{source.label}: no such revision") from exc
     except RepositoryNotFoundError as exc:
         raise ExportFailed(f"{source.label}: no such model on the hub (or no access)") from exc
-

@@ -184,4 +184,3 @@ def test_check_finds_the_baseline_beside_the_manifest(tmp_path: Path) -> None:
     again = run_cli("check", str(tmp_path / "models.yaml"), cwd=elsewhere)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.splitlines()[-1] == "modelexport: 1 unchanged"
-

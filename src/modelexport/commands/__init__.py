@@ -28,4 +28,3 @@ def subcommand(commands: Subcommands, common: argparse.ArgumentParser, name: str
     parser: argparse.ArgumentParser = commands.add_parser(
         name, parents=[common], help=summary, description=description)
     return parser
-

@@ -58,7 +58,7 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     check.add_argument("--shard", metavar="I/N",
                        help="run only shard I of N, balanced by the baseline's durations")
     check.add_argument("--update-baseline", action="store_true",
-                       help="write this run's results into --baseline afterwards")
+                       help="write this run's results into the baseline afterwards")
     check.add_argument("--repeats", type=int, metavar="N",
                        help="measured exports per model, for every model (default: manifest)")
     check.add_argument("--threshold", type=float, metavar="FRACTION",

@@ -118,5 +118,3 @@ def _place_by_neighbours(optimized: Sequence[Node], placed: dict[str, Placement]
                 if known:
                     placed[node.name] = Placement(modulepath.common(known), (), "neighbours",
                                                   _op(node))
-
-
