@@ -329,6 +329,9 @@ def test_a_fifo_a_device_or_a_huge_shard_count_is_refused_at_once(tmp_path: Path
     assert "big.yaml: 2,000,000 bytes; at most 1,000,000" in one_error_line(proc)
     proc = run_cli("check", "/dev/urandom", cwd=tmp_path, timeout=60)
     assert "/dev/urandom: not a regular file" in one_error_line(proc)
+    (tmp_path / "folder").mkdir()
+    proc = run_cli("compare", "folder", "folder", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "folder: not a regular file" in one_error_line(proc)
     (tmp_path / "m.yaml").write_text("models:\n  - name: a\n    source: {config: "
                                      "{model_type: bert}}\n")
     proc = run_cli("check", "m.yaml", "--shard", "1/300000000", cwd=tmp_path, timeout=60)

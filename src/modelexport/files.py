@@ -25,9 +25,12 @@ def opened(path: Path, follow_links: bool = True) -> Iterator[BinaryIO]:
         raise UsageError(f"{path}: no such file") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # Checked before the handle becomes a file object: that refuses a folder with an
+    # OSError of its own, which names the handle's number instead of the path.
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise UsageError(f"{path}: not a regular file")
     with os.fdopen(handle, "rb") as file:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):
-            raise UsageError(f"{path}: not a regular file")
         yield file
 
 
@@ -47,3 +50,12 @@ def starts_with(path: Path, prefix: bytes) -> bool:
     """Whether ``path`` starts with ``prefix``, blanks before it aside."""
     with opened(path) as file:
         return file.read(64 + len(prefix)).lstrip().startswith(prefix)
+
+
+def tail(path: Path, size: int) -> bytes:
+    """The last ``size`` bytes of ``path`` (all of it where it is shorter): of a log that
+    may have grown to gigabytes, only its end is read."""
+    with opened(path) as file:
+        length = os.fstat(file.fileno()).st_size
+        file.seek(max(length - size, 0))
+        return file.read(size)

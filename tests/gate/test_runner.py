@@ -41,6 +41,33 @@ def killer_dir(tmp_path: Path) -> Path:
     return directory
 
 
+FLOODER = '''
+import os
+import sys
+
+
+def build():
+    """64 MB of output, the reason last, and an exit without a result, as a native library
+    that gives up would."""
+    sys.stdout.write(("x" * 1023 + "\\n") * 64 * 1024 + "the last words\\n")
+    sys.stdout.flush()
+    os._exit(3)
+'''
+
+
+def test_a_worker_that_exits_without_a_result_fails_with_its_last_line(workspace: Path
+                                                                       ) -> None:
+    (workspace / "flooder.py").write_text(FLOODER)
+    path = workspace / "models.yaml"
+    path.write_text("models:\n  - name: flood\n    source: {factory: \"flooder:build\"}\n")
+    loaded = manifest.load(path)
+    document = runner.run_manifest(loaded, list(loaded.models), workspace / "results.json",
+                                  lambda progress: None).results
+    flood = document.models["flood"]
+    assert isinstance(flood, Failed)
+    assert flood.error == "exited with code 3: the last words"
+
+
 def test_one_model_failing_in_each_way_leaves_the_others_intact(workspace: Path) -> None:
     path = workspace / "models.yaml"
     path.write_text(textwrap.dedent(f"""\

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from modelexport import jsonfile, schemas
+from modelexport import files, jsonfile, schemas
 from modelexport.errors import ModelExportError, describe
 from modelexport.gate import results, sandbox
 from modelexport.gate.manifest import Manifest, ModelSpec
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 HEARTBEAT_S = 10.0  # progress is said when the stage changes, and this often while it does not
 STAGE_LIMIT = 4096  # bytes of the worker's stage line
+LOG_TAIL = 4096  # bytes read from the end of a worker's log, for its last line
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,15 @@ def _measure(spec: ModelSpec, job: Job, workdir: Path, on_stage: Callable[[str, 
              user: sandbox.Account | None, started: float) -> ModelResult:
     own = workdir / spec.name
     sandbox.hand_over(own, user)
-    files = {kind: own / kind for kind in ("job.json", "result.json", "stage")}
-    files["job.json"].write_text(json.dumps(job.to_json()))
+    paths = {kind: own / kind for kind in ("job.json", "result.json", "stage")}
+    paths["job.json"].write_text(json.dumps(job.to_json()))
     # The worker rewrites its stage file in place, so a read can catch it empty: keep the
     # last stage seen rather than flicker back to "starting".
     stage, said, said_at = "starting", "", -HEARTBEAT_S
     with open(workdir / f"{spec.name}.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modelexport.gate.worker", str(files["job.json"]),
-             str(files["result.json"]), str(files["stage"]), str(os.getpid())],
+            [sys.executable, "-m", "modelexport.gate.worker", str(paths["job.json"]),
+             str(paths["result.json"]), str(paths["stage"]), str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=sandbox.worker_environment(os.environ, own, job.source is not spec.source),
             start_new_session=True,  # its own process group: a timeout kills all of it
@@ -95,7 +96,7 @@ def _measure(spec: ModelSpec, job: Job, workdir: Path, on_stage: Callable[[str, 
                 if elapsed > spec.timeout:
                     _kill(proc)
                     return _failure(f"timed out after {spec.timeout:g} s", started)
-                stage = (sandbox.read_written(files["stage"], STAGE_LIMIT) or "").strip() \
+                stage = (sandbox.read_written(paths["stage"], STAGE_LIMIT) or "").strip() \
                     or stage
                 if stage != said or elapsed - said_at >= HEARTBEAT_S:
                     on_stage(stage, elapsed)
@@ -105,7 +106,7 @@ def _measure(spec: ModelSpec, job: Job, workdir: Path, on_stage: Callable[[str, 
         except BaseException:
             _kill(proc)  # Ctrl-C or SIGTERM: leave no orphan behind
             raise
-    return _outcome(proc, files["result.json"], workdir / f"{spec.name}.log", started)
+    return _outcome(proc, paths["result.json"], workdir / f"{spec.name}.log", started)
 
 
 def _outcome(proc: subprocess.Popen[bytes], result_file: Path, log_file: Path,
@@ -120,8 +121,9 @@ def _outcome(proc: subprocess.Popen[bytes], result_file: Path, log_file: Path,
         name = signal.Signals(-proc.returncode).name
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         return _failure(f"killed by {name}{hint}", started)
-    tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-    return _failure(f"exited with code {proc.returncode}: {tail[0][:300]}", started)
+    # The model's code writes to the log: it may have written gigabytes.
+    last = files.tail(log_file, LOG_TAIL).decode(errors="replace").strip().splitlines()[-1:]
+    return _failure(f"exited with code {proc.returncode}: {(last or [''])[0][:300]}", started)
 
 
 def _result(text: str) -> ModelResult:
