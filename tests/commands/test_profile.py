@@ -59,6 +59,7 @@ def test_bad_input_is_one_line(exports, tmp_path: Path) -> None:
              "--json untagged.onnx/p.json: cannot make its folder"),
             ([str(path), "--input", f"input_ids=1x{2**40}"], 2,
              "take 8,796,093 MB; at most 1,024 MB (--max-input-mb)"),
+            ([str(path), "--max-input-mb", "0.0001"], 2, "at most 0.0001 MB (--max-input-mb)"),
             ([str(path), "--threads", "10000"], 2, "--threads 10000: at most 256"),
             ([str(path), "--threads", str(2**31)], 2, "at most 256"),
             ([str(path), "--timeout", "nan"], 2, "--timeout nan: a positive number")):

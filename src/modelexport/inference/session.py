@@ -59,9 +59,14 @@ def feeds(model: Tagged, overrides: list[InputSpec], seed: int = 0,
     total = sum(_bytes(spec) for spec in specs)
     if total > limit_bytes:
         shapes = ", ".join(f"{s.name}={'x'.join(map(str, s.shape))}" for s in specs)
-        raise UsageError(f"{model.path.name}: its inputs ({shapes}) take {total / 1e6:,.0f} MB; "
-                         f"at most {limit_bytes / 1e6:,.0f} MB (--max-input-mb)")
+        raise UsageError(f"{model.path.name}: its inputs ({shapes}) take {_mb(total)} MB; "
+                         f"at most {_mb(limit_bytes)} MB (--max-input-mb)")
     return inputs.arrays(specs, seed)
+
+
+def _mb(size: float) -> str:
+    """Bytes as MB, whole from 1 MB, else to two significant digits (not a bare 0)."""
+    return f"{size / 1e6:,.0f}" if size >= 1e6 else f"{size / 1e6:.2g}"
 
 
 def _bytes(spec: InputSpec) -> int:
