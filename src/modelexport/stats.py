@@ -1,8 +1,11 @@
 """Statistics on samples (seconds, milliseconds, bytes): pure functions, no numpy, no scipy.
 
 The gate asks one question per metric: are these samples larger than those, beyond noise?
-A one-sided Mann-Whitney U test answers it without assuming normal timings; exact for the
-small sample counts a gate uses, normal-approximated (with tie correction) above them.
+Two samples taken apart (a run against a stored baseline): a one-sided Mann-Whitney U test
+answers it without assuming normal timings; exact for the small sample counts a gate uses,
+normal-approximated (with tie correction) above them. Samples taken in pairs, side by side
+(the base and the head of a pull request, alternated): a one-sided Wilcoxon signed-rank test
+on the log ratios of the pairs, so that whatever slowed both members of a pair cancels.
 """
 
 from __future__ import annotations
@@ -94,19 +97,88 @@ def greater(a: Sequence[float], b: Sequence[float], alpha: float) -> Comparison:
     return Comparison(ratio, above - below, p, p < alpha)
 
 
-def block_means(values: Sequence[float], blocks: int = 10) -> list[float]:
-    """The means of ``blocks`` consecutive, near-equal slices of ``values`` (each value its
-    own block when there are fewer).
+def p_signed_rank(differences: Sequence[float]) -> float:
+    """One-sided p-value of "these paired differences tend to be positive" (Wilcoxon
+    signed-rank, zeros dropped, tied magnitudes at their mean rank): exact, by counting the
+    sign assignments whose positive rank sum reaches the observed one."""
+    nonzero = [d for d in differences if d != 0]
+    if not nonzero:
+        return 1.0
+    ranks = _mean_ranks([abs(d) for d in nonzero])
+    # Mean ranks are whole or halves: doubled, they count exactly as integers.
+    doubled = [round(2 * r) for r in ranks]
+    observed = sum(r for r, d in zip(doubled, nonzero, strict=True) if d > 0)
+    ways = {0: 1}
+    for rank in doubled:
+        grown = dict(ways)
+        for total, count in ways.items():
+            grown[total + rank] = grown.get(total + rank, 0) + count
+        ways = grown
+    return sum(count for total, count in ways.items() if total >= observed) / 2 ** len(nonzero)
+
+
+def _mean_ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for index in order[start:end + 1]:
+            ranks[index] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def paired_greater(a: Sequence[float], b: Sequence[float], alpha: float) -> Comparison:
+    """Whether ``a`` is larger than ``b`` beyond noise, where ``a[i]`` and ``b[i]`` were
+    measured side by side: the median of the ratios ``a[i] / b[i]``, the median of the
+    differences (for a floor in the samples' unit), and the signed-rank test of the log
+    ratios. With too few pairs for the test to reach ``alpha`` (4 pairs: p >= 1/16), ``a``
+    counts as larger only when it is larger in every pair."""
+    pairs = [(x, y) for x, y in zip(a, b, strict=False) if x > 0 and y > 0]
+    if not pairs:
+        raise ValueError("paired samples need at least one pair of positive values")
+    ratio = median(x / y for x, y in pairs)
+    delta = median(x - y for x, y in pairs)
+    if 0.5 ** len(pairs) > alpha:
+        return Comparison(ratio, delta, None, all(x > y for x, y in pairs))
+    p = p_signed_rank([math.log(x / y) for x, y in pairs])
+    return Comparison(ratio, delta, p, p < alpha)
+
+
+def ratio_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
+                   ) -> tuple[float, float] | None:
+    """A distribution-free interval for the median of the paired ratios ``a[i] / b[i]``
+    (``median_interval``); None for too few pairs (fewer than 6 at 95 %)."""
+    return median_interval([x / y for x, y in zip(a, b, strict=False) if x > 0 and y > 0],
+                           confidence)
+
+
+BLOCKS = 10  # blocks of runs a latency is judged on
+
+
+def block_sizes(count: int, blocks: int = BLOCKS) -> list[int]:
+    """How ``count`` consecutive values split into ``blocks`` near-equal slices (each value
+    its own slice when there are fewer)."""
+    parts = min(blocks, count)
+    bounds = [count * i // parts for i in range(parts + 1)] if parts else [0]
+    return [b - a for a, b in itertools.pairwise(bounds)]
+
+
+def block_means(values: Sequence[float], blocks: int = BLOCKS) -> list[float]:
+    """The means of ``blocks`` consecutive, near-equal slices of ``values`` (``block_sizes``).
 
     For latencies of runs a few milliseconds long: a run fits between the time slices of a
     process sharing its core, so the median of single runs does not see a machine slowed by
     half, while the mean of a block of runs does (measured in docs/profile.md, "The
     inference verdict")."""
-    count = min(blocks, len(values))
-    if count == 0:
-        return []
-    bounds = [len(values) * i // count for i in range(count + 1)]
-    return [sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(bounds)]
+    means, start = [], 0
+    for size in block_sizes(len(values), blocks):
+        means.append(sum(values[start:start + size]) / size)
+        start += size
+    return means
 
 
 def median_interval(values: Sequence[float], confidence: float = 0.95

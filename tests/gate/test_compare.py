@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from modelexport.gate.manifest import (
     Thresholds,
 )
 from modelexport.gate.records import Failed
+from modelexport.gate.results import Base
 from modelexport.onnxfile import TensorSig
 from modelexport.sidecar import Parity, Validation
 
@@ -223,3 +225,40 @@ def test_inference_is_compared_only_alike_and_where_the_manifest_asks() -> None:
     v = verdict(record(STEADY, inference=latency([x / 1.5 for x in BASE_MS], **faster)), base,
                 INFERENCE)
     assert v.outcome == "improved" and v.moved
+
+
+# Measured beside the pull request's base: sample i of each side one after the other.
+LOAD = [1.0, 1.0, 1.6, 1.6, 1.0, 1.0, 1.5, 1.5]  # a load that came and went, on both sides
+
+
+def paired_run(head: dict[str, object], base: dict[str, object], unmatched: tuple[str, ...] = ()
+               ) -> list[compare.Verdict]:
+    document = replace(results_of(head), base=Base("abc1234", "0" * 64, dict(base), unmatched))
+    return compare.compare(document, results_of({}, "baseline"), {}, TODAY, comparable=False)
+
+
+def test_paired_a_drift_on_both_sides_passes_and_a_constant_five_percent_regresses() -> None:
+    (same,) = paired_run({"m": record([x * 1.002 for x in LOAD])}, {"m": record(LOAD)})
+    assert same.outcome == "unchanged" and same.timed  # judged although "not comparable"
+    policy = Policy(Thresholds(time=0.03, floor=0.0))
+    document = replace(results_of({"m": record([x * 1.05 for x in LOAD])}),
+                       base=Base("abc1234", "0" * 64, {"m": record(LOAD)}))
+    (slower,) = compare.compare(document, None, {"m": policy}, TODAY, comparable=True)
+    assert slower.outcome == "regressed"
+    assert slower.reasons[0].startswith("time +5.0 % (95 %: +5.0..+5.0 %;")
+    assert slower.time is not None and slower.time.paired
+    # The same samples against a stored baseline: the load hides the 5 %.
+    assert verdict(record([x * 1.05 for x in LOAD]), record(LOAD), policy).outcome == \
+        "unchanged"
+
+
+def test_paired_a_failed_base_fails_the_model_a_lone_side_is_new_or_missing() -> None:
+    verdicts = {v.name: v for v in paired_run(
+        {"m": record(STEADY), "added": record(STEADY)},
+        {"m": Failed("ValueError: no such layer")}, unmatched=("dropped",))}
+    assert verdicts["m"].outcome == "failed"
+    assert verdicts["m"].reasons == ("base: ValueError: no such layer",)
+    assert verdicts["added"].outcome == "new"
+    assert verdicts["added"].reasons == ("not in the base's manifest",)
+    assert verdicts["dropped"].outcome == "missing"
+    assert verdicts["dropped"].reasons == ("in the base's manifest, not in the head's",)

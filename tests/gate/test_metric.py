@@ -54,3 +54,24 @@ def test_where_higher_is_better_a_drop_is_worse() -> None:
 def test_only_a_metric_of_the_same_name_and_unit_is_judged_against_another() -> None:
     with pytest.raises(ValueError, match="cannot be judged against"):
         judge(Metric("inference", "ms", STEADY), seconds(*STEADY), RULE)
+
+
+def test_paired_the_rule_holds_of_the_pairs_and_the_reason_gives_the_interval() -> None:
+    load = (1.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.4, 1.4, 1.0, 1.0)
+    base = seconds(*load)
+    head = seconds(*(x * 1.2 for x in load))
+    change = judge(head, base, RULE, paired=True)
+    assert change.direction == "worse" and change.paired
+    assert change.ratio == pytest.approx(1.2)
+    assert change.reason() == "time +20.0 % (95 %: +20.0..+20.0 %; 1.000 s -> 1.200 s, paired)"
+    # Unpaired, a 20 % slowdown hides in the load that came and went.
+    assert judge(head, base, RULE).direction == "same"
+
+
+def test_paired_a_slower_base_is_better_and_the_floor_holds_of_the_differences() -> None:
+    base = seconds(1.2, 1.3, 1.25, 1.2, 1.22, 1.21)
+    head = seconds(1.0, 1.1, 1.04, 1.0, 1.02, 1.0)
+    assert judge(head, base, RULE, paired=True).direction == "better"
+    tiny_base = seconds(0.010, 0.011, 0.010, 0.011, 0.010, 0.011)
+    tiny_head = seconds(0.013, 0.014, 0.013, 0.014, 0.013, 0.014)
+    assert judge(tiny_head, tiny_base, RULE, paired=True).direction == "same"  # 3 ms < 50 ms

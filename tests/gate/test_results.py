@@ -11,7 +11,7 @@ import pytest
 from modelexport.errors import UsageError
 from modelexport.gate import manifest, results
 from modelexport.gate.records import Measured
-from modelexport.gate.results import Results
+from modelexport.gate.results import Base, Results
 
 from harness import measured, results_of, shard_results, toy_structure
 
@@ -60,7 +60,7 @@ def test_a_version_1_baseline_still_reads_its_structure_unknown(tmp_path: Path) 
     record = loaded.models["bert"]
     assert isinstance(record, Measured) and record.structure is None
     results.write(path, current)  # written back as the current version
-    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 3
+    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 4
     assert results.load(path) == current
 
 
@@ -74,3 +74,24 @@ def test_an_inference_profile_is_kept_in_the_results(tmp_path: Path) -> None:
     loaded = results.load(path).models
     assert loaded["bert"] == profiled and loaded["plain"].inference is None
     assert profiled.inference is not None and profiled.inference.latency_ms == (4.0, 4.2)
+
+
+def test_a_paired_run_keeps_its_base_and_merges_it_and_a_baseline_drops_it(tmp_path: Path
+                                                                           ) -> None:
+    base = Base("abc1234", "b" * 64, {}, ("dropped",))
+    shards = []
+    for index, name in ((1, "a"), (2, "b")):
+        loaded = results.load(shard_results(tmp_path, index, [], ["a", "b"]))
+        document = replace(loaded, base=base).with_model(name, measured([1.0]),
+                                                         measured([0.9]))
+        path = tmp_path / f"paired-{index}.json"
+        results.write(path, document)
+        assert results.load(path) == document
+        shards.append((path, document))
+    merged = results.merge(shards)
+    assert merged.base is not None and merged.base.label == "abc1234"
+    assert set(merged.base.models) == {"a", "b"} and merged.base.unmatched == ("dropped",)
+    assert merged.as_baseline(None).base is None
+    other = replace(shards[1][1], base=replace(base, label="fff0000"))
+    with pytest.raises(UsageError, match="against another base"):
+        results.merge([shards[0], (tmp_path / "other.json", other)])

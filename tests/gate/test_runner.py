@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelexport.gate import manifest, results, runner, sandbox
+from modelexport.gate import child, manifest, results, runner, sandbox
 from modelexport.gate.records import Failed, Measured
 from modelexport.gate.runner import Progress
 
@@ -106,7 +106,7 @@ def test_one_model_failing_in_each_way_leaves_the_others_intact(workspace: Path)
                                           "export 1/2", "export 2/2"}
     assert [p.elapsed for p in running] == sorted(p.elapsed for p in running)
     # Said when the stage changes, and every HEARTBEAT_S while it does not: not every poll.
-    heartbeats = int(running[-1].elapsed // runner.HEARTBEAT_S)
+    heartbeats = int(running[-1].elapsed // child.HEARTBEAT_S)
     assert len(running) <= len({p.stage for p in running}) + heartbeats
 
 def test_worker_reports_its_stage_to_the_runner(workspace: Path) -> None:

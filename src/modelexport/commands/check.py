@@ -1,15 +1,19 @@
 """The gate: export every model of MANIFEST (each in its own process), measure, compare
-with the baseline and fail on a regression. Exit 0 pass, 1 regression or failure, 2 usage
-or manifest error.
+with the baseline and fail on a regression. With --against (a checkout of the pull
+request's base) or --against-ref (a commit), the base's models are measured beside the
+head's, in turns, and compared in pairs: no stored baseline, no other machine. Exit 0 pass,
+1 regression or failure, 2 usage or manifest error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import math
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +22,7 @@ from modelexport.commands import Subcommands, reporting, stop_on_sigterm, subcom
 from modelexport.errors import UsageError
 
 if TYPE_CHECKING:
+    from modelexport.gate.basetree import BaseTree
     from modelexport.gate.manifest import Manifest, ModelSpec
     from modelexport.gate.results import Shard
 
@@ -37,6 +42,8 @@ class Args(reporting.ReportArgs):
     update_baseline: bool
     repeats: int | None
     threshold: float | None
+    against: Path | None
+    against_ref: str | None
 
     @property
     def baseline_file(self) -> Path:
@@ -64,6 +71,13 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     check.add_argument("--threshold", type=float, metavar="FRACTION",
                        help="allowed slowdown of the median for every model, e.g. 0.10 "
                        "(default: manifest, else 0.10)")
+    base = check.add_mutually_exclusive_group()
+    base.add_argument("--against", type=Path, metavar="BASE_TREE",
+                      help="a checkout of the pull request's base (e.g. from git worktree "
+                      "add): measure its models beside these, in pairs")
+    base.add_argument("--against-ref", metavar="REF",
+                      help="as --against, with a checkout of this commit made (and removed) "
+                      "from the manifest's repository")
     reporting.add_options(check)
     check.set_defaults(run=run, arguments=Args)
 
@@ -80,9 +94,11 @@ def run(args: Args) -> int:
     loaded, specs, shard = _plan(args)
     stop_on_sigterm()
     try:
-        done = runner.run_manifest(loaded, specs, args.results, console.ProgressPrinter(),
-                                   shard, actions.pull_request(os.environ),
-                                   _hub_token(secrets))
+        with _base(args, loaded) as base:
+            done = runner.run_manifest(loaded, specs, args.results,
+                                       console.ProgressPrinter(), shard,
+                                       actions.pull_request(os.environ), _hub_token(secrets),
+                                       base)
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
@@ -93,7 +109,7 @@ def run(args: Args) -> int:
                             require_comparison=not (args.allow_no_baseline
                                                     or args.update_baseline))
     print(f"results: {args.results}")
-    print(report.terminal(judgement.verdicts, judgement.notes), end="")
+    print(report.terminal(judgement.verdicts, judgement.notes, judgement.against), end="")
     console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline_file),
                                      loaded, {**os.environ, **secrets}))
     if done.unsaved:
@@ -135,6 +151,22 @@ def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
         return loaded, specs, None
     planned, shard = shards.plan(specs, args.shard, args.baseline_file)
     return loaded, planned, shard
+
+
+@contextlib.contextmanager
+def _base(args: Args, head: Manifest) -> Iterator[BaseTree | None]:
+    """The base to measure beside the head, if asked for (a checkout made from a ref is
+    removed afterwards)."""
+    from modelexport.gate import basetree
+
+    if args.against is not None:
+        yield basetree.load(args.against, head, args.select)
+    elif args.against_ref is not None:
+        with basetree.worktree(args.against_ref, head) as (tree, commit):
+            yield basetree.load(tree, head, args.select, f"--against-ref {args.against_ref}",
+                                commit)
+    else:
+        yield None
 
 
 def _refuse_meaningless(args: Args) -> None:

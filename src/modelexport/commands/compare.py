@@ -41,7 +41,7 @@ def run(args: Args) -> int:
     loaded = manifest.load(args.manifest) if args.manifest else None
     judgement = judge.judge(current, args.baseline, judge.policies(loaded), args.allow_env_drift,
                             require_comparison=not args.allow_no_baseline)
-    print(report.terminal(judgement.verdicts, judgement.notes), end="")
+    print(report.terminal(judgement.verdicts, judgement.notes, judgement.against), end="")
     console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline),
                                      loaded, os.environ))
     return args.exit_code(judgement)

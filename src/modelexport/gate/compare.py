@@ -1,7 +1,8 @@
 """Verdicts: current results against the baseline, per model. Pure functions, no torch.
 
 Every timed metric (export time; inference latency where the manifest profiles it) is
-judged by ``metric.judge``, the one regression rule. Other gates: a failed export, an
+judged by ``metric.judge``, the one regression rule; on pairs of samples where the baseline
+is the pull request's base measured beside the head (``paired``). Other gates: a failed export, an
 invalid sidecar, a failed checker or parity check, more unattributed nodes, a node count or
 file size grown beyond its threshold, a changed graph where the policy says so (by default
 a changed input or output signature). Timings compare only within one environment; the
@@ -108,28 +109,37 @@ class Verdict:
 
 
 def compare_model(name: str, current: ModelResult | None, baseline: ModelResult | None,
-                  policy: Policy, today: datetime.date, comparable: bool) -> Verdict:
+                  policy: Policy, today: datetime.date, comparable: bool,
+                  paired: bool = False) -> Verdict:
+    """``paired``: ``baseline`` is the pull request's base, measured beside ``current``."""
     before = baseline if isinstance(baseline, Measured) else None
     before_s = before.median_s if before else None
     if current is None:
-        return Verdict(name, Outcome.MISSING, ("in the baseline, not in this run",),
-                       baseline_s=before_s)
+        return Verdict(name, Outcome.MISSING, (MISSING[paired],), baseline_s=before_s)
     if isinstance(current, Failed):
         return Verdict(name, Outcome.FAILED, (current.error,), baseline_s=before_s)
     problems = _health(current)
+    if paired and isinstance(baseline, Failed):
+        # Nothing to compare the head with: said as loudly as the head's own failure.
+        problems.append(f"base: {baseline.error}")
     if problems:
         return Verdict(name, Outcome.FAILED, tuple(problems), baseline_s=before_s,
                        current_s=current.median_s)
     if before is None:
-        return Verdict(name, Outcome.NEW, ("no baseline yet",), current_s=current.median_s)
-    return _against_baseline(name, current, before, policy, today, comparable)
+        return Verdict(name, Outcome.NEW, (NEW[paired],), current_s=current.median_s)
+    return _against_baseline(name, current, before, policy, today, comparable, paired)
+
+
+MISSING = {False: "in the baseline, not in this run",
+           True: "in the base's manifest, not in the head's"}
+NEW = {False: "no baseline yet", True: "not in the base's manifest"}
 
 
 def _against_baseline(name: str, current: Measured, before: Measured, policy: Policy,
-                      today: datetime.date, comparable: bool) -> Verdict:
+                      today: datetime.date, comparable: bool, paired: bool) -> Verdict:
     found = (diff.diff(before.structure, current.structure)
              if before.structure and current.structure else None)
-    changes = tuple(metric.judge(now, was, rule) for now, was, rule
+    changes = tuple(metric.judge(now, was, rule, paired) for now, was, rule
                     in _metrics(current, before, policy))
     worse = [c.reason() for c in changes if c.direction == "worse"] if comparable else []
     reasons = worse + _growth(current, before, policy.thresholds) \
@@ -211,13 +221,19 @@ def _growth(current: Measured, baseline: Measured, limits: Thresholds) -> list[s
 
 def compare(results: Results, baseline: Results | None, policies: dict[str, Policy],
             today: datetime.date, comparable: bool) -> list[Verdict]:
-    """A verdict for every model in the results or the baseline, in a stable order."""
-    base_models = baseline.models if baseline else {}
-    names = list(results.models) + [n for n in base_models if n not in results.models]
+    """A verdict for every model in the results or the baseline, in a stable order. Where
+    the results hold their base, measured beside them, that is what they are compared with
+    (paired), and ``baseline`` is not consulted."""
+    paired = results.base is not None
+    base_models: dict[str, ModelResult] = (
+        results.base.models if results.base else baseline.models if baseline else {})
+    unmatched = results.base.unmatched if results.base else ()
+    names = [*results.models, *(n for n in [*base_models, *unmatched]
+                                if n not in results.models)]
     return [
         compare_model(name, results.models.get(name), base_models.get(name),
-                      policies.get(name, Policy()), today, comparable)
-        for name in names
+                      policies.get(name, Policy()), today, comparable or paired, paired)
+        for name in dict.fromkeys(names)
     ]
 
 

@@ -23,6 +23,11 @@ class Judgement:
     require_comparison: bool = False  # a run that compared nothing fails
 
     @property
+    def against(self) -> str:
+        """What the run was compared with, as reports head their column."""
+        return "base" if self.results.base else "baseline"
+
+    @property
     def compared(self) -> bool:
         """Some model was compared with its baseline (timings or graph)."""
         return any(v.compared for v in self.verdicts)
@@ -43,7 +48,14 @@ def judge(current: Results, baseline_path: Path | None,
           require_comparison: bool = False) -> Judgement:
     """Verdicts for the models in ``scope`` (default: all); baseline models outside it
     (another shard, another --select) are not "missing". ``require_comparison``: a run that
-    compared nothing (no baseline, or one from elsewhere and no graph to diff) fails."""
+    compared nothing (no baseline, or one from elsewhere and no graph to diff) fails.
+    Results that hold their base (measured beside them) are compared with it, paired, and
+    the stored baseline is not read."""
+    if current.base is not None:
+        return Judgement(compare.compare(current, None, policies,
+                                         today or datetime.date.today(), True), current, None,
+                         [f"compared with the base ({current.base.label}), measured beside "
+                          "the head in this run, in pairs"], [], require_comparison)
     notes: list[str] = []
     baseline = None
     if baseline_path is not None and baseline_path.is_file():

@@ -7,11 +7,16 @@ significant (one-sided Mann-Whitney U below alpha; with too few samples for the 
 reach alpha, only when the ranges do not overlap at all), and it is larger than the floor,
 in the metric's own unit. **Better** is the same rule mirrored. Adding a metric is a
 ``Metric`` built from a measurement and a ``Rule`` from the manifest; nothing here changes.
+
+Measured **paired** (the base of a pull request beside its head, sample ``i`` of each taken
+one after the other), the same three conditions hold of the pairs instead: the median of
+the ratios, the signed-rank test of their logarithms, the median of the differences. Load
+that comes and goes slows both members of a pair and cancels in their ratio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Literal
@@ -54,29 +59,43 @@ class Change:
     ratio: float  # after / before
     p_value: float | None  # of "worse"; None: too few samples for the test to reach alpha
     direction: Direction
+    paired: bool = False  # judged on pairs measured side by side: ratio is their median
+    interval: tuple[float, float] | None = None  # 95 % of the paired ratio; None: too few
 
     def reason(self) -> str:
-        """``time +23.0 % (1.000 s -> 1.230 s)``."""
-        return (f"{self.name} {100 * (self.ratio - 1):+.1f} % ({self.before:.3f} {self.unit} "
-                f"-> {self.after:.3f} {self.unit})")
+        """``time +23.0 % (1.000 s -> 1.230 s)``; paired, with the ratio's interval where
+        there are pairs enough: ``inference +6.1 % (95 %: +4.0..+8.3 %; 1.000 ms -> ...)``."""
+        spread = ""
+        if self.interval:
+            low, high = (100 * (end - 1) for end in self.interval)
+            spread = f"95 %: {low:+.1f}..{high:+.1f} %; "
+        return (f"{self.name} {100 * (self.ratio - 1):+.1f} % ({spread}{self.before:.3f} "
+                f"{self.unit} -> {self.after:.3f} {self.unit}{', paired' if self.paired else ''})")
 
 
-def judge(now: Metric, before: Metric, rule: Rule) -> Change:
-    """``now`` against ``before`` under ``rule``: worse, better or the same."""
+def judge(now: Metric, before: Metric, rule: Rule, paired: bool = False) -> Change:
+    """``now`` against ``before`` under ``rule``: worse, better or the same. ``paired``:
+    their samples were measured in pairs, ``now.samples[i]`` beside ``before.samples[i]``."""
     if (now.name, now.unit, now.better) != (before.name, before.unit, before.better):
         raise ValueError(f"{now.name} ({now.unit}) cannot be judged against {before.name} "
                          f"({before.unit})")
-    up, larger = _beyond(now.samples, before.samples, rule)
-    down, smaller = _beyond(before.samples, now.samples, rule)
+    test = stats.paired_greater if paired else stats.greater
+    up, larger = _beyond(now.samples, before.samples, rule, test)
+    down, smaller = _beyond(before.samples, now.samples, rule, test)
     worse, better = (up, down) if now.better == "lower" else (down, up)
     direction: Direction = "worse" if worse else "better" if better else "same"
     p_worse = larger.p_value if now.better == "lower" else smaller.p_value
     return Change(now.name, now.unit, before.median, now.median, larger.ratio, p_worse,
-                  direction)
+                  direction, paired,
+                  stats.ratio_interval(now.samples, before.samples) if paired else None)
 
 
-def _beyond(a: Sequence[float], b: Sequence[float], rule: Rule) -> tuple[bool, stats.Comparison]:
+Test = Callable[[Sequence[float], Sequence[float], float], stats.Comparison]
+
+
+def _beyond(a: Sequence[float], b: Sequence[float], rule: Rule,
+            test: Test) -> tuple[bool, stats.Comparison]:
     """Whether ``a`` is larger than ``b`` by the rule: its threshold, significance and floor."""
-    found = stats.greater(a, b, rule.alpha)
+    found = test(a, b, rule.alpha)
     return (found.ratio > 1 + rule.threshold and found.significant
             and found.delta > rule.floor), found

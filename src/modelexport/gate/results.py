@@ -33,13 +33,40 @@ class Shard:
 
 
 @dataclass(frozen=True)
+class Base:
+    """A pull request's base, measured beside the head in the same run: its records, paired
+    with the head's by name (sample ``i`` of each measured one after the other)."""
+
+    label: str  # a short commit, or the folder the base was given as
+    manifest_sha256: str
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    unmatched: tuple[str, ...] = ()  # models of the base's manifest the head's lacks
+
+    @classmethod
+    def new(cls, manifest: Manifest, label: str, unmatched: tuple[str, ...] = ()) -> Base:
+        return cls(label, manifest.digest, {}, unmatched)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Base:
+        return cls(data["label"], data["manifest_sha256"],
+                   {name: model_result_from_json(r) for name, r in data["models"].items()},
+                   tuple(data["unmatched"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "manifest_sha256": self.manifest_sha256,
+                "models": {name: record.to_json() for name, record in self.models.items()},
+                "unmatched": list(self.unmatched)}
+
+
+@dataclass(frozen=True)
 class Results:
-    SCHEMA_VERSION: ClassVar[int] = 3
-    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/3.json"
+    SCHEMA_VERSION: ClassVar[int] = 4
+    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/4.json"
     # Older versions still read: version 1 lacks the structure summaries, version 2 the
-    # inference profiles.
+    # inference profiles, version 3 the base.
     READS: ClassVar[tuple[str, ...]] = ("https://modelexport.dev/schemas/results/1.json",
                                         "https://modelexport.dev/schemas/results/2.json",
+                                        "https://modelexport.dev/schemas/results/3.json",
                                         SCHEMA_ID)
 
     kind: Kind
@@ -50,6 +77,7 @@ class Results:
     models: dict[str, ModelResult] = field(default_factory=dict)
     shard: Shard | None = None
     pull_request: PullRequest | None = None
+    base: Base | None = None  # measured beside these models (check --against)
 
     @classmethod
     def new(cls, manifest: Manifest, kind: Kind = "results") -> Results:
@@ -60,7 +88,7 @@ class Results:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Results:
         """From a document that passed the schema (see ``load``)."""
-        shard, pull = data.get("shard"), data.get("pull_request")
+        shard, pull, base = data.get("shard"), data.get("pull_request"), data.get("base")
         return cls(
             kind=data["kind"], created=data["created"],
             environment=Environment.from_json(data["environment"]),
@@ -69,6 +97,7 @@ class Results:
             shard=Shard(shard["index"], shard["count"], tuple(shard["selected"]))
             if shard else None,
             pull_request=PullRequest(**pull) if pull else None,
+            base=Base.from_json(base) if base else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -84,18 +113,26 @@ class Results:
         if self.pull_request:
             document["pull_request"] = {"repository": self.pull_request.repository,
                                         "number": self.pull_request.number}
+        if self.base:
+            document["base"] = self.base.to_json()
         return document
 
-    def with_model(self, name: str, record: ModelResult) -> Results:
-        return replace(self, models={**self.models, name: record})
+    def with_model(self, name: str, record: ModelResult, base: ModelResult | None = None
+                   ) -> Results:
+        """With ``record``, and ``base``'s record beside it where there is one."""
+        paired = self.base
+        if paired is not None and base is not None:
+            paired = replace(paired, models={**paired.models, name: base})
+        return replace(self, models={**self.models, name: record}, base=paired)
 
     def as_baseline(self, previous: Results | None) -> Results:
         """This run as the new baseline; a model that failed keeps its previous entry."""
         models = dict(previous.models) if previous else {}
         models.update({n: r for n, r in self.models.items() if r.status == "ok"})
-        # The pull request a run was for is no property of the baseline made from it.
+        # The pull request a run was for, and its base, are no property of the baseline
+        # made from it.
         return replace(self, kind="baseline", models=dict(sorted(models.items())),
-                       pull_request=None)
+                       pull_request=None, base=None)
 
 
 def load(path: Path, kind: Kind | None = None) -> Results:
@@ -131,24 +168,34 @@ def write_baseline(results: Results, path: Path) -> None:
 
 
 def merge(documents: list[tuple[Path, Results]]) -> Results:
-    """One results document from shard results: each selected model exactly once."""
+    """One results document from shard results: each selected model exactly once, with
+    its base's record where the shards measured one."""
     if not documents:
         raise UsageError("nothing to merge")
     first_path, first = documents[0]
     models: dict[str, ModelResult] = {}
+    bases: dict[str, ModelResult] = {}
     seen_in: dict[str, Path] = {}
     for path, document in documents:
         if document.kind != "results":
             raise UsageError(f"{path}: is a {document.kind} file, expected results")
         if document.manifest_sha256 != first.manifest_sha256:
             raise UsageError(f"{path}: from another manifest than {first_path}")
+        if _base_of(document) != _base_of(first):
+            raise UsageError(f"{path}: measured against another base than {first_path}")
         for name, record in document.models.items():
             if name in models:
                 raise UsageError(f"{name}: in both {seen_in[name]} and {path}")
             models[name] = record
             seen_in[name] = path
+        bases.update(document.base.models if document.base else {})
     selected = {n for _, d in documents if d.shard for n in d.shard.selected}
     missing = sorted(selected - set(models))
     if missing:
         raise UsageError(f"missing from every shard: {', '.join(missing)}")
-    return replace(first, shard=None, models=dict(sorted(models.items())))
+    base = replace(first.base, models=dict(sorted(bases.items()))) if first.base else None
+    return replace(first, shard=None, models=dict(sorted(models.items())), base=base)
+
+
+def _base_of(document: Results) -> tuple[str, str] | None:
+    return (document.base.label, document.base.manifest_sha256) if document.base else None

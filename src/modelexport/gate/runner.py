@@ -1,15 +1,17 @@
-"""Run each model of a manifest in its own process, so that one crash, OOM kill or hang is
-that model's failure and the others still run; save the results after each model."""
+"""Run each model of a manifest in processes of its own, so that one crash, OOM kill or
+hang is that model's failure and the others still run; save the results after each model.
+
+Measured against a pull request's base (``Base``), a model's base and head workers are
+alive together and take their timed exports in turns, ABBA (base, head, head, base, ...),
+so a load that comes and goes slows both members of a pair alike; then one process profiles
+both exports' inference in alternating blocks (``alternate``).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import signal
-import subprocess
-import sys
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -17,19 +19,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from modelexport import files, jsonfile, schemas
+from modelexport import jsonfile, schemas
 from modelexport.errors import ModelExportError, describe
 from modelexport.gate import results, sandbox
+from modelexport.gate.basetree import BaseTree
+from modelexport.gate.child import Child
+from modelexport.gate.latency import Latency
 from modelexport.gate.manifest import Manifest, ModelSpec
-from modelexport.gate.records import Failed, Job, ModelResult, model_result_from_json
-from modelexport.gate.results import PullRequest, Results, Shard
+from modelexport.gate.records import Failed, Job, Measured, ModelResult, model_result_from_json
+from modelexport.gate.results import Base, PullRequest, Results, Shard
+from modelexport.gate.worker import EXPORT
+from modelexport.inference.records import Settings
 from modelexport.sources import Source
 
 log = logging.getLogger(__name__)
-POLL_S = 0.5
-HEARTBEAT_S = 10.0  # progress is said when the stage changes, and this often while it does not
-STAGE_LIMIT = 4096  # bytes of the worker's stage line
-LOG_TAIL = 4096  # bytes read from the end of a worker's log, for its last line
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,17 @@ class Progress:
         return f"[{self.index}/{self.count}] {self.name}: {self.stage} ({self.elapsed:.1f} s)"
 
 
+@dataclass(frozen=True)
+class Side:
+    """One side of a measurement: a manifest entry, where it is, and its folder's name."""
+
+    spec: ModelSpec
+    manifest: Path | None
+    label: str = ""  # "base" or "head" when measured as a pair
+    folder: str = ""  # its folder below the run's; default: the model's name
+    cwd: Path | None = None  # where its code runs; None: here
+
+
 def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
     """What the worker needs of a manifest entry."""
     where = f"{manifest}:{spec.line}" if manifest else ""
@@ -60,70 +74,131 @@ def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], Non
     """Measure one model in a child process; always returns a record, never raises: what
     goes wrong around the model (a folder gone, a full disk) is its failure too.
     ``on_stage(stage, elapsed)`` is called when the worker reaches a new stage, and every
-    HEARTBEAT_S seconds while it does not. The worker runs as ``user`` (None: as this
-    process's user) in a folder of its own below ``workdir``."""
-    started = time.perf_counter()
+    ``child.HEARTBEAT_S`` seconds while it does not. The worker runs as ``user`` (None: as
+    this process's user) in a folder of its own below ``workdir``."""
+    (record,) = _measure([Side(spec, manifest)], workdir, on_stage, hub_token, user)
+    return record
+
+
+def run_pair(head: Side, base: Side, workdir: Path, on_stage: Callable[[str, float], None],
+             hub_token: str | None = None, user: sandbox.Account | None = None
+             ) -> tuple[ModelResult, ModelResult]:
+    """Measure a model's head and base side by side: both as many exports as the head's
+    entry asks for, in turns, and the head's inference settings for both. A side that
+    fails leaves the other measured. Returns (head, base)."""
+    sides = [Side(replace(head.spec, inference=None), head.manifest, "head", head.spec.name),
+             Side(replace(base.spec, repeats=head.spec.repeats, inference=None),
+                  base.manifest, "base", f"{base.spec.name}@base", base.cwd)]
+    settings = head.spec.inference.settings if head.spec.inference else None
+    started = time.monotonic()
+    now, before = _measure(sides, workdir, on_stage, hub_token, user, started)
+    if settings is None or not isinstance(now, Measured) or not isinstance(before, Measured):
+        return now, before
+    deadline = started + 2 * head.spec.timeout
     try:
-        job = replace(job_for(spec, manifest), source=_fetched(spec.source, hub_token))
-        return _measure(spec, job, workdir, on_stage, user, started)
+        latencies = _alternate(head.spec.name, workdir, settings, on_stage, user, started,
+                               deadline, 2 * head.spec.timeout)
     except (ModelExportError, OSError) as exc:
-        return _failure(str(exc) if isinstance(exc, ModelExportError) else describe(exc),
-                        started)
+        return _failure(f"inference profile: {_said(exc)}", started), before
+    wall_s = time.monotonic() - started
+    if isinstance(latencies, Failed):
+        return replace(latencies, wall_s=wall_s), before
+    return (_checked(replace(now, inference=latencies[0], wall_s=wall_s)),
+            _checked(replace(before, inference=latencies[1])))
 
 
-def _measure(spec: ModelSpec, job: Job, workdir: Path, on_stage: Callable[[str, float], None],
-             user: sandbox.Account | None, started: float) -> ModelResult:
-    own = workdir / spec.name
+def _measure(sides: list[Side], workdir: Path, on_stage: Callable[[str, float], None],
+             hub_token: str | None, user: sandbox.Account | None,
+             started: float | None = None) -> list[ModelResult]:
+    """Start a worker per side, then ask each for its timed exports in turns, reversing
+    the order every round (ABBA); a record per side, in order."""
+    started = time.monotonic() if started is None else started
+    children: list[Child | Failed] = []
+    try:
+        for side in sides:
+            children.append(_start(side, workdir, on_stage, hub_token, user, started,
+                                   started + len(sides) * side.spec.timeout))
+        running = [child for child in children if isinstance(child, Child)]
+        for one in running:
+            one.ask(None)  # "ready": loaded, and exported once
+        for round_ in range(sides[0].spec.repeats):
+            for one in running if round_ % 2 == 0 else running[::-1]:
+                one.ask("export")
+        return [child if isinstance(child, Failed) else _outcome(child, started)
+                for child in children]
+    except BaseException:  # Ctrl-C or SIGTERM: leave no orphan behind
+        for child in children:
+            if isinstance(child, Child):
+                child.kill()
+        raise
+
+
+def _start(side: Side, workdir: Path, on_stage: Callable[[str, float], None],
+           hub_token: str | None, user: sandbox.Account | None, started: float,
+           deadline: float) -> Child | Failed:
+    """Its worker started, or why it could not be (a hub download, a folder gone)."""
+    spec = side.spec
+    prefix = f"{side.label}: " if side.label else ""
+    try:
+        job = replace(job_for(spec, side.manifest), source=_fetched(spec.source, hub_token))
+        own = workdir / (side.folder or spec.name)
+        return Child("modelexport.gate.worker", job.to_json(), own,
+                     workdir / f"{side.folder or spec.name}.log",
+                     sandbox.worker_environment(os.environ, own, job.source is not spec.source),
+                     user, deadline, spec.timeout,
+                     lambda stage: on_stage(prefix + stage, time.monotonic() - started),
+                     side.cwd)
+    except (ModelExportError, OSError) as exc:
+        return _failure(_said(exc), started)
+
+
+def _outcome(child: Child, started: float) -> ModelResult:
+    try:
+        text = child.end("finish")
+    except (ModelExportError, OSError) as exc:  # its folder gone, with its log
+        return _failure(_said(exc), started)
+    if text is None:
+        return _failure(child.failure or "ended without a result", started)
+    return replace(_result(text), wall_s=time.monotonic() - started)
+
+
+def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[[str, float], None],
+               user: sandbox.Account | None, started: float, deadline: float, timeout: float
+               ) -> tuple[Latency, Latency] | Failed:
+    """Both exports' inference, profiled in one process in alternating blocks: the two
+    workers leave their last export in their folders, moved here."""
+    own = workdir / f"{name}@pair"
     sandbox.hand_over(own, user)
-    paths = {kind: own / kind for kind in ("job.json", "result.json", "stage")}
-    paths["job.json"].write_text(json.dumps(job.to_json()))
-    # The worker rewrites its stage file in place, so a read can catch it empty: keep the
-    # last stage seen rather than flicker back to "starting".
-    stage, said, said_at = "starting", "", -HEARTBEAT_S
-    with open(workdir / f"{spec.name}.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "modelexport.gate.worker", str(paths["job.json"]),
-             str(paths["result.json"]), str(paths["stage"]), str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=sandbox.worker_environment(os.environ, own, job.source is not spec.source),
-            start_new_session=True,  # its own process group: a timeout kills all of it
-            user=user.uid if user else None, group=user.gid if user else None,
-            extra_groups=[] if user else None,
-        )
-        try:
-            while proc.poll() is None:
-                elapsed = time.perf_counter() - started
-                if elapsed > spec.timeout:
-                    _kill(proc)
-                    return _failure(f"timed out after {spec.timeout:g} s", started)
-                stage = (sandbox.read_written(paths["stage"], STAGE_LIMIT) or "").strip() \
-                    or stage
-                if stage != said or elapsed - said_at >= HEARTBEAT_S:
-                    on_stage(stage, elapsed)
-                    said, said_at = stage, elapsed
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=min(POLL_S, max(spec.timeout - elapsed, 0.01)))
-        except BaseException:
-            _kill(proc)  # Ctrl-C or SIGTERM: leave no orphan behind
-            raise
-    return _outcome(proc, paths["result.json"], workdir / f"{spec.name}.log", started)
+    paths = []
+    for label, folder in (("head", name), ("base", f"{name}@base")):
+        os.rename(workdir / folder / EXPORT, own / label)
+        paths.append(str(own / label / f"{name}.onnx"))
+    child = Child("modelexport.gate.alternate",
+                  {"paths": paths, "settings": vars(settings),
+                   "timeout_s": max(deadline - time.monotonic(), 1.0)},
+                  own / "run", workdir / f"{name}@pair.log",
+                  sandbox.worker_environment(os.environ, own / "run", False), user, deadline,
+                  timeout,
+                  lambda stage: on_stage(f"base and head: {stage}", time.monotonic() - started))
+    text = child.end()
+    if text is None:
+        return _failure(f"inference profile: {child.failure}", started)
+    try:
+        document = jsonfile.loads(text)
+        if document.get("status") == "failed":
+            return Failed(str(document.get("error"))[:2000])
+        head, base = (Latency.from_json(found) for found in document["latencies"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return Failed(f"inference profile: its result is not two profiles: {describe(exc)}")
+    return head, base
 
 
-def _outcome(proc: subprocess.Popen[bytes], result_file: Path, log_file: Path,
-             started: float) -> ModelResult:
-    text = sandbox.read_written(result_file)
-    if text is not None:
-        return replace(_result(text), wall_s=time.perf_counter() - started)
-    if result_file.exists() or result_file.is_symlink():
-        return _failure("its result is not a regular file of at most "
-                        f"{sandbox.RESULT_LIMIT:,} bytes", started)
-    if proc.returncode < 0:
-        name = signal.Signals(-proc.returncode).name
-        hint = " (out of memory?)" if name == "SIGKILL" else ""
-        return _failure(f"killed by {name}{hint}", started)
-    # The model's code writes to the log: it may have written gigabytes.
-    last = files.tail(log_file, LOG_TAIL).decode(errors="replace").strip().splitlines()[-1:]
-    return _failure(f"exited with code {proc.returncode}: {(last or [''])[0][:300]}", started)
+def _checked(record: Measured) -> ModelResult:
+    """A record with a profile from outside the worker, as the results schema has it."""
+    problems = schemas.schema_errors(record.to_json(), schemas.RESULT_RECORD)
+    if problems:
+        return Failed(f"inference profile: not a profile: {problems[0]}", record.wall_s)
+    return record
 
 
 def _result(text: str) -> ModelResult:
@@ -149,27 +224,31 @@ def _fetched(source: Source, hub_token: str | None) -> Source:
     return replace(source, kind="local", path=download(source, hub_token))
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it may have just exited
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+def _said(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ModelExportError) else describe(exc)
 
 
 def _failure(error: str, started: float) -> Failed:
-    return Failed(error, time.perf_counter() - started)
+    return Failed(error, time.monotonic() - started)
+
+
+Measurement = tuple[ModelSpec, ModelResult, ModelResult | None]  # spec, head, base
 
 
 def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
-        manifest: Path | None = None, hub_token: str | None = None
-        ) -> Iterator[tuple[ModelSpec, ModelResult]]:
-    """Yield (spec, record) as each model finishes, so the caller can save as it goes.
-    Run as root, the workers run as an unprivileged user (``sandbox``); UsageError before
-    the first model where that user cannot run them."""
+        manifest: Path | None = None, hub_token: str | None = None,
+        base: BaseTree | None = None) -> Iterator[Measurement]:
+    """Yield (spec, record, base record) as each model finishes, so the caller can save as
+    it goes; the base record is None where there is no base, or no such model in it. Run as
+    root, the workers run as an unprivileged user (``sandbox``); UsageError before the
+    first model where that user cannot run them."""
     user = sandbox.account()
     if user is not None:
-        sandbox.check_usable(user, [folder for spec in specs for folder in
+        everything = [*specs, *(base.manifest.models if base else [])]
+        sandbox.check_usable(user, [folder for spec in everything for folder in
                                     (*spec.source.python_path, spec.source.path or "")
                                     if folder])
+    paired = {m.name: m for m in base.manifest.models} if base else {}
     count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-", ignore_cleanup_errors=True
                                      ) as tmp:
@@ -181,10 +260,22 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
             def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
                 progress(Progress(i, count, s.name, stage, elapsed))
 
-            record = run_one(spec, Path(tmp), on_stage, manifest, hub_token, user)
-            outcome = f"FAILED: {record.error}" if isinstance(record, Failed) else "ok"
+            before: ModelResult | None = None
+            if spec.name in paired and base is not None:
+                record, before = run_pair(Side(spec, manifest),
+                                          Side(paired[spec.name], base.manifest.path,
+                                               cwd=base.cwd),
+                                          Path(tmp), on_stage, hub_token, user)
+            else:
+                record = run_one(spec, Path(tmp), on_stage, manifest, hub_token, user)
+            failed = [f"{label}{r.error}" for label, r in (("", record), ("base: ", before))
+                      if isinstance(r, Failed)]
+            outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
-            yield spec, record
+            for folder in Path(tmp).glob(f"{spec.name}*"):  # its exports: the disk is finite
+                if folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+            yield spec, record, before
 
 
 class Run(NamedTuple):
@@ -197,17 +288,19 @@ class Run(NamedTuple):
 
 def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
                  progress: Callable[[Progress], None], shard: Shard | None = None,
-                 pull_request: PullRequest | None = None, hub_token: str | None = None
-                 ) -> Run:
-    """Run every model; the results file is rewritten after each one, so an interrupted
-    run keeps what finished. ``hub_token`` fetches hub models (``sandbox.seal`` took it
-    out of the environment)."""
-    document = replace(Results.new(manifest), shard=shard, pull_request=pull_request)
+                 pull_request: PullRequest | None = None, hub_token: str | None = None,
+                 base: BaseTree | None = None) -> Run:
+    """Run every model (beside its ``base``, where given); the results file is rewritten
+    after each one, so an interrupted run keeps what finished. ``hub_token`` fetches hub
+    models (``sandbox.seal`` took it out of the environment)."""
+    document = replace(Results.new(manifest), shard=shard, pull_request=pull_request,
+                       base=Base.new(base.manifest, base.label, base.unmatched)
+                       if base else None)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     with jsonfile.exclusive(results_path):
         unsaved = _save(results_path, document)
-        for spec, record in run(specs, progress, manifest.path, hub_token):
-            document = document.with_model(spec.name, record)
+        for spec, record, before in run(specs, progress, manifest.path, hub_token, base):
+            document = document.with_model(spec.name, record, before)
             unsaved = _save(results_path, document)
     return Run(document, unsaved)
 

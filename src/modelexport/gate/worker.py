@@ -1,12 +1,16 @@
-"""One model's measurement, run in its own process by the runner.
+"""One model's measurement, run in its own process and driven step by step by the runner.
 
-    python -m modelexport.gate.worker JOB.json RESULT.json STAGE PARENT_PID
+    python -m modelexport.gate.worker JOB.json RESULT.json STAGE PARENT_PID REPLY_FD
 
-JOB holds the ``Job``; RESULT receives the ``Measured`` or ``Failed`` record; STAGE holds
-what the worker is doing now, for the runner's progress line. Loading happens once (timed
-apart), then one validated warm-up export, then ``repeats`` measured exports of the loaded
-model. A crash, an OOM kill or a hang leaves no RESULT, and the runner records that as a
-failure.
+JOB holds the ``Job``; STAGE holds what the worker is doing now, for the runner's progress
+line. The worker loads the model once (timed apart) and exports it once, validated, then
+answers ``ready`` on REPLY_FD and takes one command a line from stdin: ``export`` (one
+timed export of the loaded model; answered ``done``) or ``finish`` (the inference profile
+where the job asks for one, then RESULT receives the ``Measured`` record, and the worker
+exits). So the runner can alternate the exports of two workers, the base's and the head's
+of a pull request, and a load that comes and goes hits both. Any error writes a ``Failed``
+RESULT; a crash, an OOM kill or a hang leaves none, and the runner records that.
+The last export stays in the worker's folder (``EXPORT``), for a profile of both sides.
 """
 
 from __future__ import annotations
@@ -18,13 +22,12 @@ import os
 import resource
 import signal
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 from modelexport import jsonfile, structure
 from modelexport.errors import ModelExportError
@@ -33,49 +36,92 @@ from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
 from modelexport.inference.records import Settings
 
+EXPORT = "export"  # the folder below the worker's own where its exports go
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def measure(job: Job, stage: Callable[[str], object], scratch: Path | None = None) -> Measured:
-    """``scratch``: where the exports go (the runner's folder, which it removes whatever
-    becomes of this process)."""
-    from modelexport.htp.export import export_module
-    from modelexport.sources import load
+@dataclass
+class Measurement:
+    """A model loaded and exported once (validated), taking timed exports one at a time."""
 
-    options = ExportOptions(exporter=job.exporter, opset=job.opset, inputs=job.inputs,
-                            seed=job.source.seed, dynamic=job.dynamic)
-    stage("loading")
-    started = time.perf_counter()
-    loaded = load(job.source)
-    load_s = time.perf_counter() - started - loaded.download_s
+    job: Job
+    stage: Callable[[str], object]
+    output: Path  # where every export of it is written
+    loaded: Any  # sources.LoadedModel
+    load_s: float
+    options: ExportOptions
+    warmup: Any  # htp.export's result of the validated export
+    summary: structure.Structure
+    samples: dict[str, list[float]]
 
-    with tempfile.TemporaryDirectory(prefix="modelexport-worker-", dir=scratch) as tmp:
-        output = Path(tmp) / f"{job.name}.onnx"
+    @classmethod
+    def start(cls, job: Job, stage: Callable[[str], object], folder: Path) -> Measurement:
+        """Load ``job``'s model and export it once, validated, into ``folder``."""
+        from modelexport.htp.export import export_module
+        from modelexport.sources import load
+
+        options = ExportOptions(exporter=job.exporter, opset=job.opset, inputs=job.inputs,
+                                seed=job.source.seed, dynamic=job.dynamic)
+        stage("loading")
+        started = time.perf_counter()
+        loaded = load(job.source)
+        load_s = time.perf_counter() - started - loaded.download_s
+        folder.mkdir(exist_ok=True)
+        output = folder / f"{job.name}.onnx"
         stage("warm-up export (validated)")
         warmup = export_module(loaded.model, loaded.config, output,
                                replace(options, validate=True), job.source,
                                examples=loaded.examples)
-        summary = structure.of_file(output)  # before the timed exports write over it
-        samples: dict[str, list[float]] = {phase: [] for phase in (*GATED_PHASES, TOTAL)}
-        for run in range(1, job.repeats + 1):
-            stage(f"export {run}/{job.repeats}")
-            timings = export_module(loaded.model, loaded.config, output, options, job.source,
-                                    examples=loaded.examples).sidecar.timings
-            for phase in GATED_PHASES:
-                samples[phase].append(timings[phase])
-            samples[TOTAL].append(sum(timings[p] for p in GATED_PHASES))
-        onnx_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir()
+        return cls(job, stage, output, loaded, load_s, options, warmup,
+                   structure.of_file(output),  # before the timed exports write over it
+                   {phase: [] for phase in (*GATED_PHASES, TOTAL)})
+
+    def export(self) -> None:
+        """One timed export; its per-phase seconds join the samples."""
+        from modelexport.htp.export import export_module
+
+        done = len(self.samples[TOTAL])
+        self.stage(f"export {done + 1}/{self.job.repeats}")
+        timings = export_module(self.loaded.model, self.loaded.config, self.output,
+                                self.options, self.job.source,
+                                examples=self.loaded.examples).sidecar.timings
+        for phase in GATED_PHASES:
+            self.samples[phase].append(timings[phase])
+        self.samples[TOTAL].append(sum(timings[p] for p in GATED_PHASES))
+
+    def finish(self) -> Measured:
+        """The record of every export so far, with the inference profile the job asks for."""
+        onnx_bytes = sum(p.stat().st_size for p in self.output.parent.iterdir()
                          if not p.name.endswith(".json"))
-        latency = _profile(output, job.inference, stage) if job.inference else None
-    record = warmup.sidecar
-    return Measured(
-        samples=samples, load_s=load_s, download_s=loaded.download_s,
-        peak_rss_bytes=peak_rss_bytes(), onnx_bytes=onnx_bytes,
-        exporter=record.export.exporter, opset=record.export.opset,
-        fallback=record.export.fallback, statistics=record.statistics,
-        schema_valid=not record.schema_errors(), validation=record.validation,
-        structure=summary, inference=latency,
-    )
+        latency = _profile(self.output, self.job.inference, self.stage) \
+            if self.job.inference else None
+        record = self.warmup.sidecar
+        return Measured(
+            samples=self.samples, load_s=self.load_s, download_s=self.loaded.download_s,
+            peak_rss_bytes=peak_rss_bytes(), onnx_bytes=onnx_bytes,
+            exporter=record.export.exporter, opset=record.export.opset,
+            fallback=record.export.fallback, statistics=record.statistics,
+            schema_valid=not record.schema_errors(), validation=record.validation,
+            structure=self.summary, inference=latency,
+        )
+
+
+def serve(job: Job, stage: Callable[[str], object], folder: Path, commands: IO[str],
+          reply: Callable[[str], object]) -> Measured | None:
+    """Measure ``job`` as the runner commands (see the module's docstring); None when the
+    runner closed the commands before ``finish`` (it is gone, or gave up on this model)."""
+    measurement = Measurement.start(job, stage, folder / EXPORT)
+    reply("ready")
+    for line in commands:
+        command = line.strip()
+        if command == "export":
+            measurement.export()
+            reply("done")
+        elif command == "finish":
+            return measurement.finish()
+        else:
+            raise ModelExportError(f"the runner sent an unknown command {command[:40]!r}")
+    return None
 
 
 def _profile(output: Path, settings: Settings, stage: Callable[[str], object]) -> Latency:
@@ -123,17 +169,20 @@ def main(argv: list[str]) -> NoReturn:
     job_file, result_file = Path(argv[0]), Path(argv[1])
     stage_file = Path(argv[2])
     die_with_parent(int(argv[3]))
+    replies = os.fdopen(int(argv[4]), "w", buffering=1)
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     job = Job.from_json(json.loads(job_file.read_text()))
-    result: ModelResult
+    result: ModelResult | None
     try:
-        result = measure(job, stage_file.write_text, result_file.parent)
+        result = serve(job, stage_file.write_text, result_file.parent, sys.stdin,
+                       lambda answer: replies.write(answer + "\n"))
     except Exception as exc:  # reported as this model's failure, with its own words
         where = f"{job.where}: " if job.where else ""
         result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000])
-    jsonfile.write_atomic(result_file, result.to_json())
+    if result is not None:
+        jsonfile.write_atomic(result_file, result.to_json())
     # Skip the interpreter's teardown: with torch and onnxruntime loaded it takes a second
     # or more, once per model, and the result is already written (atomically).
     sys.stdout.flush()

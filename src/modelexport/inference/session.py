@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,29 +79,80 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
         ) -> tuple[Profile, Tagged]:
     """Profile ``settings.runs`` runs after ``settings.warmup`` unmeasured ones; stopped
     (ProfileFailed) once they took ``timeout_s`` seconds in all."""
-    model = tags.read(path, whole=True)
-    feed = feeds(model, overrides or [], seed, input_limit)
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
-        session = _session(path, settings, Path(tmp))
-        optimized = onnxfile.read(Path(tmp) / "optimized.onnx")
-        # Each run records at least one event per kernel and two of its own.
-        most = EVENT_CAP // (len(optimized.nodes) + 2) - settings.warmup
-        if settings.runs > most:
-            raise UsageError(f"{settings.runs} runs of {path.name}: onnxruntime's profiler "
-                             f"keeps {EVENT_CAP:,} events, enough for {max(most, 0)} runs "
-                             f"after {settings.warmup} warm-up")
-        _runs(session, feed, settings.warmup + settings.runs, path, timeout_s)
-        trace = Path(session.end_profiling())
-        try:
-            found = events.trace_events(trace.read_text(encoding="utf-8"))
-            # Loops and branches record more events a run than the graph has kernels.
-            runs = events.runs_of(found, settings.warmup, settings.runs)
-        except ValueError as exc:
-            raise ProfileFailed(f"{path.name}: onnxruntime's profile {trace.name}: "
-                                f"{describe(exc)} (its profiler keeps {EVENT_CAP:,} events: "
-                                f"profile fewer runs if it ran out)") from exc
-    placed = attribute.attribute(model.graph.nodes, model.by_node, optimized.nodes)
-    return aggregate.aggregate(path.name, settings, runs, placed, model.classes), model
+        ready = _prepare(path, settings, overrides or [], seed, input_limit, Path(tmp))
+        _runs(ready.session, ready.feed, settings.warmup + settings.runs, path, timeout_s)
+        return _profile(ready, settings), ready.model
+
+
+def run_alternating(paths: list[Path], settings: Settings, timeout_s: float | None = None
+                    ) -> list[Profile]:
+    """Profile several exports (a pull request's base and head) side by side: every
+    session created first, each warmed up, then their measured runs in alternating blocks
+    (``stats.block_bounds``: the blocks the verdict averages), reversing the order every
+    block (ABBA). A load that comes and goes then hits the blocks of every export alike."""
+    from modelexport import stats
+
+    deadline = time.monotonic() + timeout_s if timeout_s else math.inf
+    with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
+        ready = []
+        for index, path in enumerate(paths):
+            (Path(tmp) / str(index)).mkdir()
+            ready.append(_prepare(path, settings, [], 0, INPUT_LIMIT, Path(tmp) / str(index)))
+        order = list(ready)
+        for one in order:
+            _runs(one.session, one.feed, settings.warmup, one.path, _left(deadline))
+        for count in stats.block_sizes(settings.runs):
+            for one in order:
+                _runs(one.session, one.feed, count, one.path, _left(deadline))
+            order.reverse()
+        return [_profile(one, settings) for one in ready]
+
+
+def _left(deadline: float) -> float | None:
+    return None if deadline == math.inf else max(deadline - time.monotonic(), 0.001)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """An export with its session created and its inputs made: ready to run."""
+
+    path: Path
+    model: Tagged
+    feed: dict[str, Any]
+    session: Any
+    optimized: onnxfile.Skeleton
+
+
+def _prepare(path: Path, settings: Settings, overrides: list[InputSpec], seed: int,
+             input_limit: int, tmp: Path) -> _Ready:
+    model = tags.read(path, whole=True)
+    feed = feeds(model, overrides, seed, input_limit)
+    session = _session(path, settings, tmp)
+    optimized = onnxfile.read(tmp / "optimized.onnx")
+    # Each run records at least one event per kernel and two of its own.
+    most = EVENT_CAP // (len(optimized.nodes) + 2) - settings.warmup
+    if settings.runs > most:
+        raise UsageError(f"{settings.runs} runs of {path.name}: onnxruntime's profiler "
+                         f"keeps {EVENT_CAP:,} events, enough for {max(most, 0)} runs "
+                         f"after {settings.warmup} warm-up")
+    return _Ready(path, model, feed, session, optimized)
+
+
+def _profile(ready: _Ready, settings: Settings) -> Profile:
+    """What the session's profiler recorded, attributed to the modules of the export."""
+    trace = Path(ready.session.end_profiling())
+    try:
+        found = events.trace_events(trace.read_text(encoding="utf-8"))
+        # Loops and branches record more events a run than the graph has kernels.
+        runs = events.runs_of(found, settings.warmup, settings.runs)
+    except ValueError as exc:
+        raise ProfileFailed(f"{ready.path.name}: onnxruntime's profile {trace.name}: "
+                            f"{describe(exc)} (its profiler keeps {EVENT_CAP:,} events: "
+                            f"profile fewer runs if it ran out)") from exc
+    model = ready.model
+    placed = attribute.attribute(model.graph.nodes, model.by_node, ready.optimized.nodes)
+    return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes)
 
 
 def _runs(session: Any, feed: dict[str, Any], count: int, path: Path,

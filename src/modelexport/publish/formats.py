@@ -36,7 +36,8 @@ def _markdown(judged: Judgement, hint: str) -> str:
 def _json(judged: Judgement, hint: str) -> str:
     from modelexport.publish import report
 
-    return report.as_json(judged.verdicts, judged.notes)
+    base = judged.results.base
+    return report.as_json(judged.verdicts, judged.notes, base.label if base else None)
 
 
 MARKDOWN = Format("md", "report.md", "the markdown report (the PR comment's body)", _markdown)

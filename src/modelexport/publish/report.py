@@ -71,8 +71,13 @@ def _latency(verdict: Verdict) -> str:
     return f"inference {100 * (verdict.inference.ratio - 1):+.1f} %"
 
 
-def terminal(verdicts: list[Verdict], notes: list[str]) -> str:
-    rows = [("model", "verdict", "baseline", "current", "delta", "p", "why")]
+NOW = {"baseline": "current", "base": "head"}  # what a run is called beside what it compared with
+
+
+def terminal(verdicts: list[Verdict], notes: list[str], against: str = "baseline") -> str:
+    """``against``: what the verdicts compared with ("baseline", or "base" when measured
+    beside the pull request's base)."""
+    rows = [("model", "verdict", against, NOW[against], "delta", "p", "why")]
     rows += [(printable(v.name), v.outcome.value, _seconds(v.baseline_s),
               _seconds(v.current_s), _delta(v), _p(v), printable(_why(v))) for v in verdicts]
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
@@ -112,9 +117,10 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
     Every string from a file (names, reasons, paths, versions) is in a code span: it can be
     read, and cannot link, mention, or end a row."""
     head = [f"### modelexport: {summary(verdicts)}", ""]
+    against = "base" if results.base else "baseline"
     if notes:
         head += [*[f"> {code(n)}" for n in notes], ""]
-    head += ["| | model | baseline | current | Δ median | p | why |",
+    head += [f"| | model | {against} | {NOW[against]} | Δ median | p | why |",
              "|---|---|---|---|---|---|---|"]
     rows = [f"| {EMOJI[v.outcome]} | {code(v.name)} | {_seconds(v.baseline_s)} | "
             f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | "
@@ -244,7 +250,10 @@ def outputs(verdicts: list[Verdict], results_path: str, report_path: str, failed
             "results-path": results_path, "report-path": report_path}
 
 
-def as_json(verdicts: list[Verdict], notes: list[str]) -> str:
-    """The JSON report (``schemas/report.schema.json``)."""
-    return json.dumps({"summary": summary(verdicts), "notes": notes,
-                       "models": [v.to_json() for v in verdicts]}, indent=1) + "\n"
+def as_json(verdicts: list[Verdict], notes: list[str], base: str | None = None) -> str:
+    """The JSON report (``schemas/report.schema.json``). ``base``: the label of the pull
+    request's base the verdicts compared with (None: the stored baseline)."""
+    compared_with = {"kind": "base" if base else "baseline", "label": base}
+    return json.dumps({"summary": summary(verdicts), "compared_with": compared_with,
+                       "notes": notes, "models": [v.to_json() for v in verdicts]},
+                      indent=1) + "\n"

@@ -1,0 +1,54 @@
+"""The inference profiles of a pull request's head and base exports, taken side by side in
+one process (``session.run_alternating``), run by the runner as it runs a worker.
+
+    python -m modelexport.gate.alternate JOB.json RESULT.json STAGE PARENT_PID REPLY_FD
+
+JOB: ``{"paths": [HEAD.onnx, BASE.onnx], "settings": {...}, "timeout_s": S}``. RESULT: the
+``Latency`` of each, in that order (``{"latencies": [...]}``), or a ``Failed`` record. No
+model code runs here: only onnxruntime, on the exports the workers left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from modelexport import jsonfile
+from modelexport.errors import describe
+from modelexport.gate.latency import Latency
+from modelexport.gate.records import Failed
+from modelexport.gate.worker import die_with_parent
+from modelexport.inference.records import Settings
+
+
+def profiles(job: dict[str, Any], stage_file: Path) -> dict[str, Any]:
+    from modelexport.inference import session
+
+    settings = Settings(**job["settings"])
+    stage_file.write_text(f"inference {settings.runs} runs each, alternating")
+    found = session.run_alternating([Path(p) for p in job["paths"]], settings,
+                                    job["timeout_s"])
+    return {"latencies": [Latency.of(profile).to_json() for profile in found]}
+
+
+def main(argv: list[str]) -> NoReturn:
+    job_file, result_file, stage_file = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    die_with_parent(int(argv[3]))
+    os.close(int(argv[4]))  # nothing to answer: the result says it all
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        result = profiles(json.loads(job_file.read_text()), stage_file)
+    except Exception as exc:  # this model's failure, in its own words
+        result = Failed(f"inference profile: {describe(exc)}"[:2000]).to_json()
+    jsonfile.write_atomic(result_file, result)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
