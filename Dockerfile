@@ -13,6 +13,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 # HF_HOME: the runner mounts the workspace at /github/workspace; a hub cache there is one
 # that actions/cache can keep between runs (path: .cache/huggingface).
 
+# git: the pull request's base is checked out beside the head (compare-with: auto or base).
+# Not pinned: Debian's security updates replace the exact version, and git is no part of
+# the fingerprint (it measures nothing).
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+
 # The CPU wheel index: PyPI's Linux torch is the multi-GB CUDA build. The exact version,
 # local label included, is what the fingerprint records.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu --no-deps torch==2.13.0+cpu

@@ -29,6 +29,12 @@ if [[ -n "$hf_token" ]]; then
   export HF_TOKEN="$hf_token"
 fi
 unset hf_token
+# git refuses a checkout owned by another user (the runner's, not this container's root)
+# unless told it is safe: the base of a pull request is read from it. Said for this
+# process's git calls only, not written to any configuration file.
+if [[ -n "${GITHUB_WORKSPACE:-}" ]]; then
+  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0="$GITHUB_WORKSPACE"
+fi
 # The hub cache lives in the workspace so that actions/cache can keep it between runs.
 export HF_HOME="${HF_HOME:-${GITHUB_WORKSPACE:-$PWD}/.cache/huggingface}"
 
@@ -44,6 +50,8 @@ case "$mode" in
       args+=(--select "$tag")
     done
     [[ "$mode" == "update-baseline" ]] && args+=(--update-baseline)
+    [[ "$mode" != "update-baseline" && -n "$(input COMPARE-WITH)" ]] &&
+      args+=(--compare-with "$(input COMPARE-WITH)")
     [[ "$mode" == "check" && "$comment" == "true" ]] && args+=(--comment)
     args+=(-- "$manifest")  # a manifest named like an option is still a file name
     ;;

@@ -426,3 +426,69 @@ def test_only_a_regression_passes_under_fail_on_regression_false(
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == step
     assert ("not failing (fail-on-regression: false)" in proc.stdout) == (code == 1)
+
+
+WIDENED = '''
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.Linear(16, WIDTH)
+        self.down = torch.nn.Linear(WIDTH, 16)
+
+    def forward(self, x):
+        return self.down(torch.relu(self.up(x)))
+
+
+def build():
+    return Net(), {"x": torch.ones(4, 16)}
+'''
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                           "user.email=t@t", *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.mark.export
+def test_entrypoint_measures_the_pull_requests_base_found_from_the_merge_commit(
+        workspace: Path, fake: FakeGitHub) -> None:
+    """As actions/checkout leaves a pull_request run (fetch-depth: 2): the merge of the
+    head into the base branch, whose first parent is the base; with depth 1 it is not
+    there, and the stored baseline is what remains."""
+    repo = workspace / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "nets.py").write_text(WIDENED.replace("WIDTH", "32"))
+    (repo / "models.yaml").write_text("defaults: {repeats: 3}\nmodels:\n"
+                                      "  - {name: mlp, source: {factory: \"nets:build\"}}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-qb", "widen")
+    (repo / "nets.py").write_text(WIDENED.replace("WIDTH", "64"))
+    git(repo, "commit", "-qam", "widen")
+    git(repo, "checkout", "-q", "--detach", "main")
+    git(repo, "merge", "-q", "--no-ff", "widen", "-m", "merge")  # refs/pull/4/merge
+    event = {"pull_request": {"number": 4, "base": {"sha": base}}}
+
+    paired = action(repo, fake, {"MODE": "collect"}, "pull_request", event)
+    assert paired.returncode == 1, paired.stdout + paired.stderr  # a bigger graph
+    assert f"compared with the base ({base[:7]}), measured beside the head" in paired.stdout
+    summary = (repo / "summary.md").read_text()
+    assert f"compared with the base ({base[:7]})" in summary
+    assert "| | model | base | head |" in summary
+    assert git(repo, "worktree", "list").count("\n") == 0
+
+    shallow = workspace / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)],
+                   check=True)
+    alone = action(shallow, fake, {"MODE": "collect", "COMPARE-WITH": "base"},
+                   "pull_request", event)
+    assert f"no base to measure beside the head (the base commit {base[:7]} is not in this " \
+           "checkout (check out with fetch-depth: 2)): compared with the stored baseline " \
+           "alone" in alone.stdout
+    assert not (shallow / "modelexport-out" / "results.json").read_text().count('"base"')

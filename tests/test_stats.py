@@ -107,6 +107,17 @@ def test_signed_rank_p_with_ties_and_zeros_counts_every_sign_assignment(seed: in
     assert stats.p_signed_rank(differences) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_signed_rank_p_of_many_pairs_matches_scipys_normal_approximation(seed: int) -> None:
+    rng = random.Random(seed)
+    differences = [rng.gauss(0.01, 0.05) for _ in range(rng.randint(61, 300))]
+    if sum(differences) < 0:  # above the mean, where the corrections agree
+        differences = [-d for d in differences]
+    ref = wilcoxon(differences, alternative="greater", method="approx",
+                   correction=True).pvalue
+    assert stats.p_signed_rank(differences) == pytest.approx(ref, rel=1e-6)
+
+
 def test_a_drift_that_hits_both_sides_of_every_pair_is_not_significant() -> None:
     # A load that comes and goes: pairs 3-6 ran 60 % slower, both members alike.
     base = [1.00, 1.01, 1.60, 1.62, 1.59, 1.61, 0.99, 1.02]

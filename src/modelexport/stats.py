@@ -18,6 +18,7 @@ from statistics import median
 from typing import NamedTuple
 
 EXACT_LIMIT = 400  # m * n above which the normal approximation is used
+SIGNED_RANK_EXACT = 60  # pairs above which the signed-rank test is normal-approximated
 
 
 class Comparison(NamedTuple):
@@ -99,12 +100,16 @@ def greater(a: Sequence[float], b: Sequence[float], alpha: float) -> Comparison:
 
 def p_signed_rank(differences: Sequence[float]) -> float:
     """One-sided p-value of "these paired differences tend to be positive" (Wilcoxon
-    signed-rank, zeros dropped, tied magnitudes at their mean rank): exact, by counting the
-    sign assignments whose positive rank sum reaches the observed one."""
+    signed-rank, zeros dropped, tied magnitudes at their mean rank): exact up to
+    SIGNED_RANK_EXACT pairs, by counting the sign assignments whose positive rank sum
+    reaches the observed one; above, normal-approximated with tie and continuity
+    corrections."""
     nonzero = [d for d in differences if d != 0]
     if not nonzero:
         return 1.0
     ranks = _mean_ranks([abs(d) for d in nonzero])
+    if len(nonzero) > SIGNED_RANK_EXACT:
+        return _normal_signed_rank(nonzero, ranks)
     # Mean ranks are whole or halves: doubled, they count exactly as integers.
     doubled = [round(2 * r) for r in ranks]
     observed = sum(r for r, d in zip(doubled, nonzero, strict=True) if d > 0)
@@ -115,6 +120,17 @@ def p_signed_rank(differences: Sequence[float]) -> float:
             grown[total + rank] = grown.get(total + rank, 0) + count
         ways = grown
     return sum(count for total, count in ways.items() if total >= observed) / 2 ** len(nonzero)
+
+
+def _normal_signed_rank(nonzero: list[float], ranks: list[float]) -> float:
+    n = len(nonzero)
+    observed = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
+    ties = sum(t**3 - t for t in _tie_sizes([abs(d) for d in nonzero]))
+    variance = n * (n + 1) * (2 * n + 1) / 24 - ties / 48
+    if variance == 0:
+        return 1.0
+    z = (observed - n * (n + 1) / 4 - 0.5) / math.sqrt(variance)  # continuity correction
+    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def _mean_ranks(values: list[float]) -> list[float]:
@@ -156,29 +172,19 @@ def ratio_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
                            confidence)
 
 
-BLOCKS = 10  # blocks of runs a latency is judged on
-
-
-def block_sizes(count: int, blocks: int = BLOCKS) -> list[int]:
-    """How ``count`` consecutive values split into ``blocks`` near-equal slices (each value
-    its own slice when there are fewer)."""
-    parts = min(blocks, count)
-    bounds = [count * i // parts for i in range(parts + 1)] if parts else [0]
-    return [b - a for a, b in itertools.pairwise(bounds)]
-
-
-def block_means(values: Sequence[float], blocks: int = BLOCKS) -> list[float]:
-    """The means of ``blocks`` consecutive, near-equal slices of ``values`` (``block_sizes``).
+def block_means(values: Sequence[float], blocks: int = 10) -> list[float]:
+    """The means of ``blocks`` consecutive, near-equal slices of ``values`` (each value its
+    own block when there are fewer).
 
     For latencies of runs a few milliseconds long: a run fits between the time slices of a
     process sharing its core, so the median of single runs does not see a machine slowed by
     half, while the mean of a block of runs does (measured in docs/profile.md, "The
     inference verdict")."""
-    means, start = [], 0
-    for size in block_sizes(len(values), blocks):
-        means.append(sum(values[start:start + size]) / size)
-        start += size
-    return means
+    count = min(blocks, len(values))
+    if count == 0:
+        return []
+    bounds = [len(values) * i // count for i in range(count + 1)]
+    return [sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(bounds)]
 
 
 def median_interval(values: Sequence[float], confidence: float = 0.95

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from modelexport.gate import results
 from modelexport.gate.records import Failed, Measured
@@ -16,6 +17,7 @@ from modelexport.gate.records import Failed, Measured
 from harness import one_error_line, run_cli
 
 pytestmark = pytest.mark.export
+ROOT = Path(__file__).parent.parent.parent
 
 NETS = '''
 import torch
@@ -131,6 +133,9 @@ def test_a_base_that_fails_is_the_models_failure_and_the_head_is_still_measured(
     (["--against", "missing"], "--against missing: not a folder"),
     (["--against", "elsewhere"], "--against elsewhere: has no gate/models.yaml (the head's "
                                  "manifest, in the same place)"),
+    (["--compare-with", "baseline", "--against", "."], "--compare-with baseline measures no "
+                                                       "base"),
+    (["--compare-with", "base", "--against-ref", "nope"], "--against-ref nope: no such commit"),
 ])
 def test_a_base_that_is_no_base_is_one_line_and_exit_2(repo: Path, option: list[str],
                                                        expected: str) -> None:
@@ -147,3 +152,48 @@ def test_an_invalid_base_manifest_is_named_with_its_line(repo: Path) -> None:
     proc = run_cli("check", "gate/models.yaml", "--against", str(base), cwd=repo)
     assert proc.returncode == 2
     assert f"{base / 'gate' / 'models.yaml'}:3" in proc.stderr
+
+
+def test_auto_compares_with_a_baseline_from_here_and_confirms_its_slowdown_beside_the_base(
+        repo: Path) -> None:
+    manifest = repo / "gate" / "models.yaml"
+    manifest.write_text(manifest.read_text().replace("repeats: 6}", "repeats: 6, "
+                                                     "thresholds: {floor: 0}}"))
+    made = run_cli("check", "gate/models.yaml", "--update-baseline", cwd=repo)
+    assert made.returncode == 0, made.stderr
+    # As if the baseline had been measured on a quiet machine: every export 3x faster.
+    stored = repo / "gate" / "modelexport-baseline.json"
+    document = json.loads(stored.read_text())
+    for record in document["models"].values():
+        record["samples"] = {phase: [s / 3 for s in samples]
+                             for phase, samples in record["samples"].items()}
+    stored.write_text(json.dumps(document))
+    proc = run_cli("check", "gate/models.yaml", "--compare-with", "auto", "--against-ref",
+                   "HEAD", "--report-json", "report.json", cwd=repo)
+    assert "the stored baseline was measured in this environment" in proc.stdout
+    verdicts = {m["name"]: m for m in json.loads((repo / "report.json").read_text())["models"]}
+    assert verdicts["mlp"]["verdict"] == "unchanged", proc.stdout
+    (reason,) = verdicts["mlp"]["reasons"]
+    assert reason.startswith("not confirmed: time +")
+    assert " against the stored baseline; beside the base (" in reason
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "modelexport-out" / "confirmation.json").is_file()
+
+
+def test_the_hooks_arguments_on_a_branch_without_upstream_use_the_stored_baseline(
+        repo: Path) -> None:
+    hook = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    (args,) = [h["args"] for h in hook if h["id"] == "modelexport-check"]
+    assert args[args.index("--against-ref") + 1] == "@{upstream}"
+    args[0] = "gate/models.yaml"
+    proc = run_cli("check", *args, "--allow-no-baseline", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("no base to measure beside the head (@{upstream}: no such "
+                             "commit): compared with the stored baseline alone") == 1
+    # With an upstream, its commit is measured beside the working tree.
+    git(repo, "branch", "-q", "main-before", "HEAD~1")
+    git(repo, "branch", "-q", "--set-upstream-to", "main-before")
+    proc = run_cli("check", *args, cwd=repo)
+    assert proc.returncode == 1, proc.stderr  # the wider layer
+    upstream = git(repo, "rev-parse", "--short=7", "main-before")
+    assert f"compared with the base ({upstream}), measured beside the head" in proc.stdout

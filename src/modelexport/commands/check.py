@@ -1,19 +1,22 @@
 """The gate: export every model of MANIFEST (each in its own process), measure, compare
 with the baseline and fail on a regression. With --against (a checkout of the pull
 request's base) or --against-ref (a commit), the base's models are measured beside the
-head's, in turns, and compared in pairs: no stored baseline, no other machine. Exit 0 pass,
-1 regression or failure, 2 usage or manifest error.
+head's, in turns, and compared in pairs: no stored baseline, no other machine.
+--compare-with auto compares with the stored baseline where it was measured in this
+environment, confirming a timing regression beside the base before it fails, and measures
+the base beside the head where it was not. Exit 0 pass, 1 regression or failure, 2 usage
+or manifest error.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import importlib.util
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,14 +25,17 @@ from modelexport.commands import Subcommands, reporting, stop_on_sigterm, subcom
 from modelexport.errors import UsageError
 
 if TYPE_CHECKING:
-    from modelexport.gate.basetree import BaseTree
+    from modelexport.gate.basetree import Source
+    from modelexport.gate.judge import Judgement
     from modelexport.gate.manifest import Manifest, ModelSpec
-    from modelexport.gate.results import Shard
+    from modelexport.gate.results import Results, Shard
+    from modelexport.gate.runner import Run
 
 # The one folder a run writes to unless told otherwise (the action's output-dir too).
 DEFAULT_RESULTS = Path("modelexport-out") / "results.json"
 REPEATS_LIMIT = 100  # as the manifest's schema allows
 BASELINE_NAME = "modelexport-baseline.json"
+COMPARE_WITH = ("auto", "base", "baseline")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Args(reporting.ReportArgs):
     threshold: float | None
     against: Path | None
     against_ref: str | None
+    compare_with: str | None
 
     @property
     def baseline_file(self) -> Path:
@@ -78,6 +85,13 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     base.add_argument("--against-ref", metavar="REF",
                       help="as --against, with a checkout of this commit made (and removed) "
                       "from the manifest's repository")
+    check.add_argument("--compare-with", choices=COMPARE_WITH,
+                       help="baseline: the stored baseline; base: the base measured beside "
+                       "the head; auto: the baseline where it was measured in this "
+                       "environment (a timing regression confirmed beside the base), else "
+                       "the base. The base is --against, --against-ref, or in GitHub "
+                       "Actions the pull request's (default: base with --against or "
+                       "--against-ref, else baseline)")
     reporting.add_options(check)
     check.set_defaults(run=run, arguments=Args)
 
@@ -85,29 +99,32 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 def run(args: Args) -> int:
     from modelexport.commands import console
     from modelexport.errors import ModelExportError
-    from modelexport.gate import judge, results, runner, sandbox
+    from modelexport.gate import basetree, results, runner, sandbox
     from modelexport.github import actions
     from modelexport.publish import deliver, report
 
     # Before anything runs: the tokens live on in this process's memory only, where used.
     secrets = sandbox.seal()
     loaded, specs, shard = _plan(args)
+    notes: list[str] = []
+    beside, confirming = _comparison(args, loaded, notes)
     stop_on_sigterm()
+    measure = functools.partial(runner.run_manifest, progress=console.ProgressPrinter(),
+                                pull_request=actions.pull_request(os.environ),
+                                hub_token=_hub_token(secrets))
     try:
-        with _base(args, loaded) as base:
-            done = runner.run_manifest(loaded, specs, args.results,
-                                       console.ProgressPrinter(), shard,
-                                       actions.pull_request(os.environ), _hub_token(secrets),
-                                       base)
+        if beside is not None:
+            with basetree.opened(beside, loaded, args.select) as base:
+                done = measure(loaded, specs, args.results, shard=shard, base=base)
+        else:
+            done = measure(loaded, specs, args.results, shard=shard)
+        judgement = _judge(args, loaded, specs, done.results, notes)
+        if confirming is not None:
+            _confirm(args, loaded, specs, confirming, judgement, measure)
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)
         return 130
-    current = done.results
-    judgement = judge.judge(current, args.baseline_file, judge.policies(loaded),
-                            args.allow_env_drift, scope={spec.name for spec in specs},
-                            require_comparison=not (args.allow_no_baseline
-                                                    or args.update_baseline))
     print(f"results: {args.results}")
     print(report.terminal(judgement.verdicts, judgement.notes, judgement.against), end="")
     console.announce(deliver.deliver(judgement, args.targets(args.results, args.baseline_file),
@@ -118,9 +135,83 @@ def run(args: Args) -> int:
         raise ModelExportError(f"--results {args.results}: not saved ({done.unsaved}); "
                                "the report above is this run's only record")
     if args.update_baseline:
-        results.write_baseline(current, args.baseline_file)
+        results.write_baseline(done.results, args.baseline_file)
         print(f"baseline written: {args.baseline_file}")
     return args.exit_code(judgement)
+
+
+def _judge(args: Args, loaded: Manifest, specs: list[ModelSpec], current: Results,
+           notes: list[str]) -> Judgement:
+    from modelexport.gate import judge
+
+    judgement = judge.judge(current, args.baseline_file, judge.policies(loaded),
+                            args.allow_env_drift, scope={spec.name for spec in specs},
+                            require_comparison=not (args.allow_no_baseline
+                                                    or args.update_baseline))
+    judgement.notes[:0] = notes
+    return judgement
+
+
+def _comparison(args: Args, head: Manifest, notes: list[str]
+                ) -> tuple[Source | None, Source | None]:
+    """The base to measure beside the head, or else the base that confirms a timing
+    regression against the stored baseline (at most one of the two; neither: the stored
+    baseline alone)."""
+    from modelexport.gate import basetree
+    from modelexport.github import actions
+
+    wanted = args.compare_with or ("base" if args.against or args.against_ref
+                                   else "baseline")
+    if wanted == "baseline":
+        return None, None
+    try:
+        source = basetree.given(args.against, args.against_ref, head)
+    except UsageError:
+        if wanted == "base":
+            raise
+        source = None  # auto: a branch with no upstream yet is no error
+    why = f"{args.against_ref}: no such commit"
+    if source is None and args.against_ref is None:
+        source, why = basetree.of_pull_request(head, actions.pull_request_base(os.environ))
+    if source is None:
+        notes.append(f"no base to measure beside the head ({why}): compared with the stored "
+                     "baseline alone")
+        return None, None
+    if wanted == "auto" and _baseline_fits(args.baseline_file):
+        notes.append("the stored baseline was measured in this environment: compared with "
+                     "it; a timing regression is confirmed beside the base before it fails")
+        return None, source
+    return source, None
+
+
+def _baseline_fits(path: Path) -> bool:
+    """The stored baseline was measured in this environment (tool, libraries, machine)."""
+    from modelexport.environment import Environment
+    from modelexport.gate import results
+
+    try:
+        stored = results.load(path, kind="baseline") if path.is_file() else None
+    except UsageError:
+        return False  # the judge says why, once
+    return stored is not None and not Environment.here().drift(stored.environment)
+
+
+def _confirm(args: Args, loaded: Manifest, specs: list[ModelSpec], source: Source,
+             judgement: Judgement, measure: Callable[..., Run]) -> None:
+    """Measure the models that regressed on a timing beside the base, and keep only the
+    regressions the pairs show too (``confirm``). Their results go beside --results."""
+    from modelexport.gate import basetree, confirm, judge
+
+    names = confirm.suspects(judgement.verdicts)
+    if not names:
+        return
+    with basetree.opened(source, loaded, args.select) as base:
+        again = measure(loaded, [s for s in specs if s.name in names],
+                        args.results.with_name("confirmation.json"), base=base)
+    paired = judge.judge(again.results, None, judge.policies(loaded), False)
+    judgement.verdicts = confirm.confirm(judgement.verdicts, paired.verdicts, base.label)
+    judgement.notes.append(f"re-measured beside the base ({base.label}) to confirm: "
+                           f"{', '.join(names)}")
 
 
 def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
@@ -153,23 +244,10 @@ def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
     return loaded, planned, shard
 
 
-@contextlib.contextmanager
-def _base(args: Args, head: Manifest) -> Iterator[BaseTree | None]:
-    """The base to measure beside the head, if asked for (a checkout made from a ref is
-    removed afterwards)."""
-    from modelexport.gate import basetree
-
-    if args.against is not None:
-        yield basetree.load(args.against, head, args.select)
-    elif args.against_ref is not None:
-        with basetree.worktree(args.against_ref, head) as (tree, commit):
-            yield basetree.load(tree, head, args.select, f"--against-ref {args.against_ref}",
-                                commit)
-    else:
-        yield None
-
-
 def _refuse_meaningless(args: Args) -> None:
+    if args.compare_with == "baseline" and (args.against or args.against_ref):
+        raise UsageError("--compare-with baseline measures no base: drop --against or "
+                         "--against-ref, or compare with auto or base")
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats {args.repeats}: needs at least 1")
     if args.threshold is not None and not 0 <= args.threshold < math.inf:

@@ -38,7 +38,10 @@ class ReportArgs:
 
     def exit_code(self, judgement: Judgement) -> int:
         """1 for a failing run, saying so when it failed for comparing nothing."""
-        if judgement.uncompared:
+        if judgement.uncompared and judgement.results.base:
+            print("modelexport: error: nothing was compared with the base: no model "
+                  "measured on both sides", file=sys.stderr)
+        elif judgement.uncompared:
             print("modelexport: error: nothing was compared with a baseline: make one with "
                   "--update-baseline (the action's mode: update-baseline), or pass "
                   "--allow-no-baseline", file=sys.stderr)

@@ -60,27 +60,82 @@ def load(tree: Path, head: Manifest, select: list[str], named: str | None = None
                     cwd if cwd.is_dir() else tree)
 
 
-@contextlib.contextmanager
-def worktree(ref: str, head: Manifest) -> Iterator[tuple[Path, str]]:
-    """A checkout of ``ref`` from the head's repository, removed afterwards: its folder and
-    short commit."""
+@dataclass(frozen=True)
+class Source:
+    """Where the base comes from: a folder, or a commit of the head's repository."""
+
+    named: str  # how errors and notes name it: "--against-ref main"
+    tree: Path | None = None
+    commit: str | None = None
+
+
+def given(tree: Path | None, ref: str | None, head: Manifest) -> Source | None:
+    """The base the command line names (``--against`` or ``--against-ref``), if any; its
+    ref resolved to a commit. UsageError where there is no such commit."""
+    if tree is not None:
+        return Source(f"--against {tree}", tree=tree)
+    if ref is None:
+        return None
+    return Source(f"--against-ref {ref}", commit=commit_of(ref, head, f"--against-ref {ref}"))
+
+
+def commit_of(ref: str, head: Manifest, named: str) -> str:
     root = _toplevel(head.path.parent)
     if root is None:
-        raise UsageError(f"--against-ref {ref}: {head.path} is not in a git repository")
+        raise UsageError(f"{named}: {head.path} is not in a git repository")
     commit = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options",
                   f"{ref}^{{commit}}")
     if commit is None:
-        raise UsageError(f"--against-ref {ref}: no such commit in {root}")
+        raise UsageError(f"{named}: no such commit in {root}")
+    return commit
+
+
+@contextlib.contextmanager
+def opened(source: Source, head: Manifest, select: list[str]) -> Iterator[BaseTree]:
+    """The base, loaded; a checkout made for a commit is removed afterwards."""
+    if source.tree is not None:
+        yield load(source.tree, head, select, source.named)
+        return
+    assert source.commit is not None
+    with worktree(source.commit, head, source.named) as tree:
+        yield load(tree, head, select, source.named, source.commit[:7])
+
+
+@contextlib.contextmanager
+def worktree(commit: str, head: Manifest, named: str) -> Iterator[Path]:
+    """A checkout of ``commit`` from the head's repository, removed afterwards."""
+    root = _toplevel(head.path.parent)
+    if root is None:
+        raise UsageError(f"{named}: {head.path} is not in a git repository")
     holder = Path(tempfile.mkdtemp(prefix="modelexport-base-"))
     os.chmod(holder, 0o755)  # the workers' user reads the base's code there
     tree = holder / "base"
     try:
         if _git(root, "worktree", "add", "--detach", "--quiet", str(tree), commit) is None:
-            raise UsageError(f"--against-ref {ref}: git could not check out {commit[:12]}")
-        yield tree, commit[:7]
+            raise UsageError(f"{named}: git could not check out {commit[:12]}")
+        yield tree
     finally:
         _git(root, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(holder, ignore_errors=True)
+
+
+def of_pull_request(head: Manifest, base_sha: str | None) -> tuple[Source | None, str]:
+    """The commit to measure as the pull request's base, or None and why not. On a
+    ``pull_request`` event actions/checkout checks out the merge of the head into the base
+    branch: its first parent is the base branch as the head was merged into it (with
+    ``fetch-depth: 2``). Else the event's base commit, where the checkout has it."""
+    root = _toplevel(head.path.parent)
+    if base_sha is None or root is None:
+        return None, ("no pull request names a base commit" if base_sha is None
+                      else "not a git checkout")
+    parents = (_git(root, "rev-list", "--parents", "-n", "1", "HEAD") or "").split()
+    named = "the pull request's base"
+    if len(parents) == 3:  # HEAD, then its two parents: the merge commit
+        return Source(named, commit=parents[1]), ""
+    if _git(root, "cat-file", "-e", f"{base_sha}^{{commit}}") is not None:
+        return Source(named, commit=base_sha), ""
+    return None, (f"the base commit {base_sha[:7]} is not in this checkout (check out with "
+                  "fetch-depth: 2)")
 
 
 def _toplevel(folder: Path) -> Path | None:

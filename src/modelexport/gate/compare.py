@@ -140,7 +140,7 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
     found = (diff.diff(before.structure, current.structure)
              if before.structure and current.structure else None)
     changes = tuple(metric.judge(now, was, rule, paired) for now, was, rule
-                    in _metrics(current, before, policy))
+                    in _metrics(current, before, policy, paired))
     worse = [c.reason() for c in changes if c.direction == "worse"] if comparable else []
     reasons = worse + _growth(current, before, policy.thresholds) \
         + _structure_reasons(found, policy.structure)
@@ -161,15 +161,17 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
     return replace(measured, outcome=Outcome.IMPROVED if faster else Outcome.UNCHANGED)
 
 
-def _metrics(current: Measured, before: Measured, policy: Policy
+def _metrics(current: Measured, before: Measured, policy: Policy, paired: bool
              ) -> list[tuple[Metric, Metric, Rule]]:
     """Each metric this model is gated on: this run's, the baseline's, and the rule.
-    Latencies profiled with other settings (runs, threads, optimization) are not compared."""
+    Latencies profiled with other settings (runs, threads, optimization) are not compared;
+    measured in pairs, every run counts (``Latency.runs``), else the means of blocks."""
     limits = policy.thresholds
     found = [(current.export_time, before.export_time, limits.rule)]
     now, was = current.inference, before.inference
     if policy.inference and now and was and now.settings == was.settings:
-        found.append((now.metric, was.metric, policy.inference.rule(limits.alpha)))
+        found.append((now.runs, was.runs, policy.inference.rule(limits.alpha)) if paired
+                     else (now.metric, was.metric, policy.inference.rule(limits.alpha)))
     return found
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from modelexport.errors import UsageError
 from modelexport.gate import compare, results
 from modelexport.gate.manifest import Manifest
+from modelexport.gate.records import Measured
 from modelexport.gate.results import Results
 
 
@@ -52,10 +53,14 @@ def judge(current: Results, baseline_path: Path | None,
     Results that hold their base (measured beside them) are compared with it, paired, and
     the stored baseline is not read."""
     if current.base is not None:
+        work = {side: sum(r.work_s for r in models.values() if isinstance(r, Measured))
+                for side, models in (("head", current.models), ("base", current.base.models))}
         return Judgement(compare.compare(current, None, policies,
                                          today or datetime.date.today(), True), current, None,
                          [f"compared with the base ({current.base.label}), measured beside "
-                          "the head in this run, in pairs"], [], require_comparison)
+                          f"the head in this run, in pairs (measured work: head "
+                          f"{work['head']:.1f} s, base {work['base']:.1f} s)"], [],
+                         require_comparison)
     notes: list[str] = []
     baseline = None
     if baseline_path is not None and baseline_path.is_file():

@@ -30,6 +30,13 @@ class Latency:
         (``stats.block_means`` says why), in milliseconds."""
         return Metric(LATENCY, "ms", tuple(stats.block_means(self.latency_ms)))
 
+    @property
+    def runs(self) -> Metric:
+        """Every run's latency: what a paired verdict compares, run ``i`` of the head with
+        run ``i`` of the base beside it. In pairs, a run slowed by another process sharing
+        its core is one outlier pair among many, which a rank test and a median absorb."""
+        return Metric(LATENCY, "ms", self.latency_ms)
+
     @classmethod
     def of(cls, found: Profile) -> Latency:
         return cls(found.settings, found.latency_ms, found.attributed,

@@ -83,6 +83,12 @@ class Measured:
         return median(self.total)
 
     @property
+    def work_s(self) -> float:
+        """Seconds of measured work: the load, the timed exports, the profiled runs."""
+        runs_ms = sum(self.inference.latency_ms) if self.inference else 0.0
+        return self.load_s + sum(self.total) + runs_ms / 1000
+
+    @property
     def export_time(self) -> Metric:
         return Metric(EXPORT_TIME, "s", tuple(self.total))
 

@@ -2,7 +2,7 @@
 hang is that model's failure and the others still run; save the results after each model.
 
 Measured against a pull request's base (``Base``), a model's base and head workers are
-alive together and take their timed exports in turns, ABBA (base, head, head, base, ...),
+alive together and take their timed exports in turns, ABBA (head, base, base, head, ...),
 so a load that comes and goes slows both members of a pair alike; then one process profiles
 both exports' inference in alternating blocks (``alternate``).
 """

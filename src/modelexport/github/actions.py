@@ -5,6 +5,7 @@ workflow commands (annotations). Standard library only; nothing here talks to th
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping
@@ -108,6 +109,15 @@ def event(env: Mapping[str, str]) -> dict[str, Any]:
     except (OSError, ValueError, RecursionError):
         return {}
     return payload if isinstance(payload, dict) else {}
+
+
+def pull_request_base(env: Mapping[str, str]) -> str | None:
+    """The commit the pull request of this run targets (``pull_request.base.sha``), if
+    this run is for one."""
+    pull = event(env).get("pull_request")
+    base = pull.get("base") if isinstance(pull, dict) else None
+    sha = base.get("sha") if isinstance(base, dict) else None
+    return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else None
 
 
 def pull_request(env: Mapping[str, str]) -> PullRequest | None:

@@ -88,11 +88,10 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
 def run_alternating(paths: list[Path], settings: Settings, timeout_s: float | None = None
                     ) -> list[Profile]:
     """Profile several exports (a pull request's base and head) side by side: every
-    session created first, each warmed up, then their measured runs in alternating blocks
-    (``stats.block_bounds``: the blocks the verdict averages), reversing the order every
-    block (ABBA). A load that comes and goes then hits the blocks of every export alike."""
-    from modelexport import stats
-
+    session created first, each warmed up, then their measured runs in turns, one run of
+    each, reversing the order every round (ABBA). Run ``i`` of one export is then the
+    neighbour of run ``i`` of the other: a load that comes and goes hits both alike, and
+    the verdict compares them in pairs."""
     deadline = time.monotonic() + timeout_s if timeout_s else math.inf
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         ready = []
@@ -102,9 +101,9 @@ def run_alternating(paths: list[Path], settings: Settings, timeout_s: float | No
         order = list(ready)
         for one in order:
             _runs(one.session, one.feed, settings.warmup, one.path, _left(deadline))
-        for count in stats.block_sizes(settings.runs):
+        for _ in range(settings.runs):
             for one in order:
-                _runs(one.session, one.feed, count, one.path, _left(deadline))
+                _runs(one.session, one.feed, 1, one.path, _left(deadline))
             order.reverse()
         return [_profile(one, settings) for one in ready]
 

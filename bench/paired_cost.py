@@ -1,0 +1,97 @@
+"""What measuring the base beside the head costs: a single-side check against a paired one,
+and both against the work they measure.
+
+    python bench/paired_cost.py                  # 10 models, 5 alternating rounds
+    python bench/paired_cost.py --models 10 --rounds 5 --json bench/paired-cost.json
+
+A git repository in a temporary folder holds ``--models`` small factory models (MLPs of 2-6
+blocks, seconds each to check) in one manifest (5 timed exports and a 50-run profile each).
+Each round runs ``check`` (against a baseline of the same code) and ``check --against-ref
+HEAD`` (the base beside the head), alternating which goes first. For each it reports the
+wall time, and the work it measured: loads, timed exports and inference runs, summed over
+every side (what is left of the wall time is the fixed cost: processes, imports, warm-up
+exports, sessions). Min/median/max over the rounds; the ratios are of medians.
+
+A benchmark, not a test: it reports, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+from paired_gate import git, nets, work_s  # beside this script, on its path when run
+
+
+def repository(root: Path, models: int) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    entries = []
+    for index in range(models):
+        (repo / f"net{index}.py").write_text(nets(width=128 + 32 * index, blocks=2 + index % 5))
+        entries.append(f"  - {{name: net{index}, source: {{factory: \"net{index}:build\"}}}}")
+    (repo / "models.yaml").write_text("defaults: {repeats: 5, inference: {runs: 50}}\n"
+                                      "models:\n" + "\n".join(entries) + "\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "models")
+    return repo
+
+
+def timed(repo: Path, *extra: str) -> tuple[float, float]:
+    """(wall seconds, measured work seconds) of one check."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "modelexport", "check", "models.yaml",
+                           "--allow-no-baseline", *extra], cwd=repo, capture_output=True,
+                          text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        sys.exit(f"check failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return wall, work_s(repo)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": median(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    found: dict[str, list[tuple[float, float]]] = {"single": [], "paired": []}
+    with tempfile.TemporaryDirectory(prefix="paired-cost-") as tmp:
+        os.chmod(tmp, 0o755)  # as root, the workers run as nobody and read the repository
+        repo = repository(Path(tmp), args.models)
+        timed(repo, "--update-baseline")
+        for index in range(args.rounds):
+            order = ["single", "paired"] if index % 2 == 0 else ["paired", "single"]
+            for kind in order:
+                found[kind].append(timed(repo, *(["--against-ref", "HEAD"]
+                                                 if kind == "paired" else [])))
+                wall, work = found[kind][-1]
+                print(f"round {index + 1} {kind}: {wall:.1f} s wall, {work:.2f} s measured "
+                      "work", flush=True)
+    summary = {kind: {"wall_s": spread([w for w, _ in rows]),
+                      "work_s": spread([m for _, m in rows])} for kind, rows in found.items()}
+    single, paired = (summary[k]["wall_s"]["median"] for k in ("single", "paired"))
+    summary["ratios"] = {
+        "single_wall_per_work": single / summary["single"]["work_s"]["median"],
+        "paired_wall_per_work": paired / summary["paired"]["work_s"]["median"],
+        "paired_per_single": paired / single,
+    }
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
