@@ -21,6 +21,12 @@ run (the same seed for every mode). Then:
    the base again, it adds a fifth block (export time about +20 %). A detection is a timing
    regression (export time and inference counted apart); the median ratio is shown.
 
+With ``--auto``, the stored-baseline checks go through ``--compare-with auto`` instead (the
+baseline fits this machine, so it is compared with, and the models it finds slower are
+measured again beside the base): A/A, then the 256 -> 288 change against the baseline of the
+base. A regression that survives is a failure of the build; one the pairs do not show is
+"not confirmed".
+
 Each check's wall time is reported too (the cost of measuring twice). A benchmark, not a
 test: it reports, it asserts nothing.
 """
@@ -189,6 +195,17 @@ def mode(label: str, checks: int, repo: Path, core: int, *extra: str) -> dict:
     return summary
 
 
+def confirmations(args: argparse.Namespace, repo: Path) -> list[dict]:
+    """Checks with --compare-with auto: A/A, then a real change, against the stored baseline
+    of the base, each regression re-measured beside the base."""
+    auto = ("--compare-with", "auto", "--against-ref")
+    found = [mode("auto, A/A", args.checks, repo, args.core, *auto, "HEAD")]
+    (repo / "nets.py").write_text(nets(width=288))
+    git(repo, "commit", "-qam", "wider")
+    found.append(mode("auto, 256 -> 288 wide", args.checks, repo, args.core, *auto, "HEAD~1"))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=20)
@@ -198,6 +215,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--detection-only", action="store_true",
                         help="skip the two A/A modes")
+    parser.add_argument("--auto", action="store_true",
+                        help="the stored baseline with confirmation beside the base instead")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     found = []
@@ -206,12 +225,14 @@ def main() -> None:
         repo = repository(Path(tmp), args.repeats, args.runs)
         check(repo, args.core, "--update-baseline")  # quiet: the hog is not running yet
         with fluctuating_load(args.core, args.seed):
-            if not args.detection_only:
+            if args.auto:
+                found += confirmations(args, repo)
+            elif not args.detection_only:
                 found.append(mode("stored baseline, A/A", args.checks, repo, args.core))
                 found.append(mode("paired, A/A", args.checks, repo, args.core,
                                   "--against-ref", "HEAD"))
-            for label, change in (("256 -> 288 wide", nets(width=288)),
-                                  ("a fifth block", nets(blocks=5))):
+            for label, change in () if args.auto else (("256 -> 288 wide", nets(width=288)),
+                                                       ("a fifth block", nets(blocks=5))):
                 (repo / "nets.py").write_text(change)
                 git(repo, "commit", "-qam", label)
                 found.append(mode(f"paired, {label}", args.checks, repo, args.core,

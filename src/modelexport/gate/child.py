@@ -55,6 +55,9 @@ class Child:
                     user=user.uid if user else None, group=user.gid if user else None,
                     extra_groups=[] if user else None,
                 )
+        except BaseException:
+            os.close(answers)
+            raise
         finally:
             os.close(replies)
         self.answers = answers

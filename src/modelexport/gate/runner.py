@@ -1,10 +1,10 @@
 """Run each model of a manifest in processes of its own, so that one crash, OOM kill or
 hang is that model's failure and the others still run; save the results after each model.
 
-Measured against a pull request's base (``Base``), a model's base and head workers are
+Measured against a pull request's base (``BaseTree``), a model's base and head workers are
 alive together and take their timed exports in turns, ABBA (head, base, base, head, ...),
 so a load that comes and goes slows both members of a pair alike; then one process profiles
-both exports' inference in alternating blocks (``alternate``).
+both exports' inference, run by run in turns (``alternate``).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def _outcome(child: Child, started: float) -> ModelResult:
 def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[[str, float], None],
                user: sandbox.Account | None, started: float, deadline: float, timeout: float
                ) -> tuple[Latency, Latency] | Failed:
-    """Both exports' inference, profiled in one process in alternating blocks: the two
+    """Both exports' inference, profiled in one process, run by run in turns: the two
     workers leave their last export in their folders, moved here."""
     own = workdir / f"{name}@pair"
     sandbox.hand_over(own, user)
@@ -272,9 +272,9 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
                       if isinstance(r, Failed)]
             outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
-            for folder in Path(tmp).glob(f"{spec.name}*"):  # its exports: the disk is finite
-                if folder.is_dir():
-                    shutil.rmtree(folder, ignore_errors=True)
+            for folder in (spec.name, f"{spec.name}@base", f"{spec.name}@pair"):
+                # Its exports and its code's files: the disk is finite.
+                shutil.rmtree(Path(tmp) / folder, ignore_errors=True)
             yield spec, record, before
 
 
