@@ -169,7 +169,9 @@ def mode(label: str, checks: int, repo: Path, core: int, *extra: str) -> dict:
         verdict, wall = check(repo, core, *extra)
         time_alarm, inference_alarm = timing_alarms(verdict)
         latency = verdict["inference"] or {}
+        unconfirmed = sum(r.startswith("not confirmed: ") for r in verdict["reasons"])
         rows.append({"time": time_alarm, "inference": inference_alarm, "wall_s": wall,
+                     "not_confirmed": unconfirmed,
                      "work_s": work_s(repo), "time_ratio": verdict["ratio"],
                      "inference_ratio": latency.get("ratio")})
         print(f"  {label} {index + 1}/{checks}: time {'REGRESSED' if time_alarm else 'ok'} "
@@ -180,6 +182,7 @@ def mode(label: str, checks: int, repo: Path, core: int, *extra: str) -> dict:
         "mode": label, "checks": checks,
         "time_regressed": sum(r["time"] for r in rows),
         "inference_regressed": sum(r["inference"] for r in rows),
+        "not_confirmed": sum(r["not_confirmed"] for r in rows),
         "median_time_ratio": median(r["time_ratio"] for r in rows if r["time_ratio"]),
         "median_inference_ratio": median(r["inference_ratio"] for r in rows
                                          if r["inference_ratio"]),
@@ -189,7 +192,8 @@ def mode(label: str, checks: int, repo: Path, core: int, *extra: str) -> dict:
         "work_s": median(r["work_s"] for r in rows),
     }
     print(f"{label}: export time regressed in {summary['time_regressed']}/{checks}, "
-          f"inference in {summary['inference_regressed']}/{checks}; wall "
+          f"inference in {summary['inference_regressed']}/{checks} "
+          f"({summary['not_confirmed']} not confirmed); wall "
           f"{summary['wall_s']['median']:.1f} s median, measured work "
           f"{summary['work_s']:.2f} s median", flush=True)
     return summary

@@ -197,3 +197,22 @@ def test_the_hooks_arguments_on_a_branch_without_upstream_use_the_stored_baselin
     assert proc.returncode == 1, proc.stderr  # the wider layer
     upstream = git(repo, "rev-parse", "--short=7", "main-before")
     assert f"compared with the base ({upstream}), measured beside the head" in proc.stdout
+
+
+def test_auto_with_a_baseline_from_another_machine_measures_the_base_and_gates_timings(
+        repo: Path) -> None:
+    made = run_cli("check", "gate/models.yaml", "--update-baseline", cwd=repo)
+    assert made.returncode == 0, made.stderr
+    stored = repo / "gate" / "modelexport-baseline.json"
+    document = json.loads(stored.read_text())
+    document["environment"] |= {"cpu": "AMD EPYC 9V74 80-Core Processor", "os": "Linux 6.11",
+                                "tool": "0.9.0"}
+    stored.write_text(json.dumps(document))
+    proc = run_cli("check", "gate/models.yaml", "--compare-with", "auto", "--against-ref",
+                   "HEAD", "--report-json", "report.json", cwd=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "compared with the base (" in proc.stdout
+    verdicts = json.loads((repo / "report.json").read_text())["models"]
+    assert {m["verdict"] for m in verdicts} == {"unchanged"}  # never "not-comparable"
+    assert all(m["ratio"] is not None and m["inference"] is not None for m in verdicts
+               if m["name"] == "mlp")

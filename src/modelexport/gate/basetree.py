@@ -56,8 +56,9 @@ def load(tree: Path, head: Manifest, select: list[str], named: str | None = None
     here = Path.cwd().resolve()
     cwd = tree / here.relative_to(root.resolve()) if here.is_relative_to(root.resolve()) \
         else tree
-    return BaseTree(base, label or _short_commit(tree) or str(tree), unmatched,
-                    cwd if cwd.is_dir() else tree)
+    # The results schema holds a label of up to 200 characters: a folder by its name.
+    shown = label or _short_commit(tree) or tree.resolve().name[:200] or str(tree)[:200]
+    return BaseTree(base, shown, unmatched, cwd if cwd.is_dir() else tree)
 
 
 @dataclass(frozen=True)
