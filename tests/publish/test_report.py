@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from modelexport import diff
 from modelexport.gate.compare import Outcome, Verdict
 from modelexport.gate.latency import ModuleDelta
 from modelexport.gate.metric import Change
+from modelexport.gate.results import Base
 from modelexport.publish import report
 
 from harness import LINEAR, SDPA, measured, results_of, toy_structure
@@ -91,3 +93,11 @@ def test_where_inference_moved_shows_for_the_models_whose_latency_moved() -> Non
         "module": "encoder.layer.{0..11}.intermediate.dense", "baseline_ms": 24.0,
         "current_ms": 96.0, "modules": 12}
     assert data[1]["inference"] == {"ratio": 1.0, "p_value": 0.5, "moved": []}
+    # Measured beside the pull request's base: the columns say so.
+    paired = replace(results, base=Base("abc1234", "0" * 64, dict(results.models)))
+    markdown = report.markdown([slower, steady], paired, None, [], "hint")
+    assert "| | model | base | head | Δ median pair | p | why |" in markdown
+    assert "| module (own time) | base ms | head ms | Δ ms |" in markdown
+    assert report.terminal([steady], [], "base").startswith("model  verdict    base  head")
+    assert json.loads(report.as_json([steady], [], "abc1234"))["compared_with"] == {
+        "kind": "base", "label": "abc1234"}

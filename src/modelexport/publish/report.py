@@ -72,6 +72,8 @@ def _latency(verdict: Verdict) -> str:
 
 
 NOW = {"baseline": "current", "base": "head"}  # what a run is called beside what it compared with
+# Paired, the change is the median of the pairs' ratios, not the ratio of the medians.
+DELTA = {"baseline": "Δ median", "base": "Δ median pair"}
 
 
 def terminal(verdicts: list[Verdict], notes: list[str], against: str = "baseline") -> str:
@@ -120,13 +122,13 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
     against = "base" if results.base else "baseline"
     if notes:
         head += [*[f"> {code(n)}" for n in notes], ""]
-    head += [f"| | model | {against} | {NOW[against]} | Δ median | p | why |",
+    head += [f"| | model | {against} | {NOW[against]} | {DELTA[against]} | p | why |",
              "|---|---|---|---|---|---|---|"]
     rows = [f"| {EMOJI[v.outcome]} | {code(v.name)} | {_seconds(v.baseline_s)} | "
             f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | "
             f"{code(_why(v)) if v.reasons else ''} |" for v in verdicts]
     tail = [
-        "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts),
+        "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts, against),
         _details("Per-phase medians (seconds), peak memory", _phases(results)),
         _details("Tag statistics", _tags(results)),
         _details("Environment", _environment(results, baseline)),
@@ -166,7 +168,7 @@ def _graph_changes(verdicts: list[Verdict], drift: list[str] | None) -> list[str
     return [_details(f"Graph changes: {in_html(names)}", "\n".join(body))]
 
 
-def _inference_moves(verdicts: list[Verdict]) -> list[str]:
+def _inference_moves(verdicts: list[Verdict], against: str) -> list[str]:
     moved = moved_inference(verdicts)
     if not moved:
         return []
@@ -175,7 +177,7 @@ def _inference_moves(verdicts: list[Verdict]) -> list[str]:
         rows = "".join(f"| {code(row.where)} | {row.before_ms:.3f} | {row.after_ms:.3f} | "
                        f"{row.delta_ms:+.3f} |\n" for row in verdict.moved)
         body.append(f"**{code(verdict.name)}**: {_latency(verdict)}\n\n| module (own time) | "
-                    f"baseline ms | current ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
+                    f"{against} ms | {NOW[against]} ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
     names = ", ".join(v.name for v in moved)
     return [_details(f"Inference: where it moved: {in_html(names)}", "\n".join(body))]
 
