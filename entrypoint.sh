@@ -85,7 +85,8 @@ fi
 if [[ -n "${GITHUB_WORKSPACE:-}" ]]; then
   owner="$(stat -c '%u:%g' "$GITHUB_WORKSPACE")"
   workspace="$(realpath "$GITHUB_WORKSPACE")"
-  for path in "$out" "$baseline" "$HF_HOME"; do
+  # .git/worktrees: where git noted the base's checkout (compare-with), as root.
+  for path in "$out" "$baseline" "$HF_HOME" .git/worktrees; do
     [[ -n "$path" ]] || continue
     resolved="$(realpath -m -- "$path")"
     if [[ "$resolved" == "$workspace"/* && -e "$resolved" ]]; then

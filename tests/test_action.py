@@ -282,6 +282,11 @@ def test_entrypoint_hands_back_only_what_lies_in_the_workspace(tmp_path: Path,
     proc = action(tmp_path, fake, {"MODE": "report", "OUTPUT-DIR": str(outside)}, "push", {})
     assert proc.returncode == 2  # nothing to report there; what matters is the owner
     assert (outside / "keep").stat().st_uid == 4321
+    # What git noted as root of a base's checkout goes back to the workspace's owner.
+    (tmp_path / ".git" / "worktrees").mkdir(parents=True)
+    os.chown(tmp_path, 4321, 4321)
+    action(tmp_path, fake, {"MODE": "report", "OUTPUT-DIR": str(outside)}, "push", {})
+    assert (tmp_path / ".git" / "worktrees").stat().st_uid == 4321
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")
