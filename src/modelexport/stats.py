@@ -153,7 +153,7 @@ def paired_greater(a: Sequence[float], b: Sequence[float], alpha: float) -> Comp
     differences (for a floor in the samples' unit), and the signed-rank test of the log
     ratios. With too few pairs for the test to reach ``alpha`` (4 pairs: p >= 1/16), ``a``
     counts as larger only when it is larger in every pair."""
-    pairs = [(x, y) for x, y in zip(a, b, strict=False) if x > 0 and y > 0]
+    pairs = _positive_pairs(a, b)
     if not pairs:
         raise ValueError("paired samples need at least one pair of positive values")
     ratio = median(x / y for x, y in pairs)
@@ -168,8 +168,12 @@ def ratio_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
                    ) -> tuple[float, float] | None:
     """A distribution-free interval for the median of the paired ratios ``a[i] / b[i]``
     (``median_interval``); None for too few pairs (fewer than 6 at 95 %)."""
-    return median_interval([x / y for x, y in zip(a, b, strict=False) if x > 0 and y > 0],
-                           confidence)
+    return median_interval([x / y for x, y in _positive_pairs(a, b)], confidence)
+
+
+def _positive_pairs(a: Sequence[float], b: Sequence[float]) -> list[tuple[float, float]]:
+    """The pairs a ratio can be taken of (a sample of zero has none)."""
+    return [(x, y) for x, y in zip(a, b, strict=False) if x > 0 and y > 0]
 
 
 def block_means(values: Sequence[float], blocks: int = 10) -> list[float]:

@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from modelexport import jsonfile
 from modelexport.errors import describe
 from modelexport.gate.latency import Latency
 from modelexport.gate.records import Failed
-from modelexport.gate.worker import die_with_parent
+from modelexport.gate.worker import die_with_parent, exit_with
 from modelexport.inference.records import Settings
 
 
@@ -44,10 +43,7 @@ def main(argv: list[str]) -> NoReturn:
         result = profiles(json.loads(job_file.read_text()), stage_file)
     except Exception as exc:  # this model's failure, in its own words
         result = Failed(f"inference profile: {describe(exc)}"[:2000]).to_json()
-    jsonfile.write_atomic(result_file, result)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_with(result_file, result)
 
 
 if __name__ == "__main__":

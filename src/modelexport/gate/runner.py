@@ -61,6 +61,12 @@ class Side:
     cwd: Path | None = None  # where its code runs; None: here
 
 
+def _folders(name: str) -> dict[str, str]:
+    """The folders below the run's where a model is measured, by role: one side alone (or
+    the head), the base beside it, and the profile of both ('@' is no model name's)."""
+    return {"head": name, "base": f"{name}@base", "pair": f"{name}@pair"}
+
+
 def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
     """What the worker needs of a manifest entry."""
     where = f"{manifest}:{spec.line}" if manifest else ""
@@ -86,9 +92,10 @@ def run_pair(head: Side, base: Side, workdir: Path, on_stage: Callable[[str, flo
     """Measure a model's head and base side by side: both as many exports as the head's
     entry asks for, in turns, and the head's inference settings for both. A side that
     fails leaves the other measured. Returns (head, base)."""
-    sides = [Side(replace(head.spec, inference=None), head.manifest, "head", head.spec.name),
+    named = _folders(head.spec.name)
+    sides = [Side(replace(head.spec, inference=None), head.manifest, "head", named["head"]),
              Side(replace(base.spec, repeats=head.spec.repeats, inference=None),
-                  base.manifest, "base", f"{base.spec.name}@base", base.cwd)]
+                  base.manifest, "base", named["base"], base.cwd)]
     settings = head.spec.inference.settings if head.spec.inference else None
     started = time.monotonic()
     now, before = _measure(sides, workdir, on_stage, hub_token, user, started)
@@ -167,16 +174,17 @@ def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[
                ) -> tuple[Latency, Latency] | Failed:
     """Both exports' inference, profiled in one process, run by run in turns: the two
     workers leave their last export in their folders, moved here."""
-    own = workdir / f"{name}@pair"
+    named = _folders(name)
+    own = workdir / named["pair"]
     sandbox.hand_over(own, user)
     paths = []
-    for label, folder in (("head", name), ("base", f"{name}@base")):
-        os.rename(workdir / folder / EXPORT, own / label)
+    for label in ("head", "base"):
+        os.rename(workdir / named[label] / EXPORT, own / label)
         paths.append(str(own / label / f"{name}.onnx"))
     child = Child("modelexport.gate.alternate",
                   {"paths": paths, "settings": vars(settings),
                    "timeout_s": max(deadline - time.monotonic(), 1.0)},
-                  own / "run", workdir / f"{name}@pair.log",
+                  own / "run", workdir / f"{named['pair']}.log",
                   sandbox.worker_environment(os.environ, own / "run", False), user, deadline,
                   timeout,
                   lambda stage: on_stage(f"base and head: {stage}", time.monotonic() - started))
@@ -272,7 +280,7 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
                       if isinstance(r, Failed)]
             outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
-            for folder in (spec.name, f"{spec.name}@base", f"{spec.name}@pair"):
+            for folder in _folders(spec.name).values():
                 # Its exports and its code's files: the disk is finite.
                 shutil.rmtree(Path(tmp) / folder, ignore_errors=True)
             yield spec, record, before

@@ -181,10 +181,14 @@ def main(argv: list[str]) -> NoReturn:
     except Exception as exc:  # reported as this model's failure, with its own words
         where = f"{job.where}: " if job.where else ""
         result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000])
-    if result is not None:
-        jsonfile.write_atomic(result_file, result.to_json())
-    # Skip the interpreter's teardown: with torch and onnxruntime loaded it takes a second
-    # or more, once per model, and the result is already written (atomically).
+    exit_with(result_file, result.to_json() if result is not None else None)
+
+
+def exit_with(result_file: Path, document: dict[str, Any] | None) -> NoReturn:
+    """Write the result (atomically), if there is one, and exit at once: the interpreter's
+    teardown, with torch and onnxruntime loaded, takes a second or more, once per model."""
+    if document is not None:
+        jsonfile.write_atomic(result_file, document)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

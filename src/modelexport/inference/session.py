@@ -81,7 +81,7 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
     (ProfileFailed) once they took ``timeout_s`` seconds in all."""
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         ready = _prepare(path, settings, overrides or [], seed, input_limit, Path(tmp))
-        _runs(ready.session, ready.feed, settings.warmup + settings.runs, path, timeout_s)
+        _runs([ready] * (settings.warmup + settings.runs), timeout_s)
         return _profile(ready, settings), ready.model
 
 
@@ -92,24 +92,16 @@ def run_alternating(paths: list[Path], settings: Settings, timeout_s: float | No
     each, reversing the order every round (ABBA). Run ``i`` of one export is then the
     neighbour of run ``i`` of the other: a load that comes and goes hits both alike, and
     the verdict compares them in pairs."""
-    deadline = time.monotonic() + timeout_s if timeout_s else math.inf
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         ready = []
         for index, path in enumerate(paths):
             (Path(tmp) / str(index)).mkdir()
             ready.append(_prepare(path, settings, [], 0, INPUT_LIMIT, Path(tmp) / str(index)))
-        order = list(ready)
-        for one in order:
-            _runs(one.session, one.feed, settings.warmup, one.path, _left(deadline))
-        for _ in range(settings.runs):
-            for one in order:
-                _runs(one.session, one.feed, 1, one.path, _left(deadline))
-            order.reverse()
+        schedule = [one for one in ready for _ in range(settings.warmup)]
+        for round_ in range(settings.runs):
+            schedule += ready if round_ % 2 == 0 else ready[::-1]
+        _runs(schedule, timeout_s)
         return [_profile(one, settings) for one in ready]
-
-
-def _left(deadline: float) -> float | None:
-    return None if deadline == math.inf else max(deadline - time.monotonic(), 0.001)
 
 
 @dataclass(frozen=True)
@@ -154,27 +146,28 @@ def _profile(ready: _Ready, settings: Settings) -> Profile:
     return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes)
 
 
-def _runs(session: Any, feed: dict[str, Any], count: int, path: Path,
-          timeout_s: float | None) -> None:
-    """``count`` runs, in a thread of their own: this one stays free to stop them (ORT
-    checks between kernels, so a loop of a trillion iterations stops too) after
-    ``timeout_s`` seconds, or when this process is told to stop (KeyboardInterrupt, which
-    the SIGTERM handler raises)."""
+def _runs(schedule: list[_Ready], timeout_s: float | None) -> None:
+    """One run of each export in ``schedule``, in order, in a thread of their own: this one
+    stays free to stop them (ORT checks between kernels, so a loop of a trillion iterations
+    stops too) after ``timeout_s`` seconds in all, or when this process is told to stop
+    (KeyboardInterrupt, which the SIGTERM handler raises)."""
     import onnxruntime as ort
 
     options = ort.RunOptions()
     options.log_severity_level = 4  # a failed or stopped run is raised to us, not logged
-    failures: list[Exception] = []
+    failures: list[tuple[_Ready, Exception]] = []
     # Not Thread.join: interrupted (KeyboardInterrupt), it can leave a running thread
     # reported as stopped, and the process would exit under ORT's feet (an abort).
     done = threading.Event()
 
     def runs() -> None:
+        one = None
         try:
-            for _ in range(count):
-                session.run(None, feed, options)
+            for one in schedule:
+                one.session.run(None, one.feed, options)
         except Exception as exc:  # onnxruntime raises its own types
-            failures.append(exc)
+            assert one is not None
+            failures.append((one, exc))
         finally:
             done.set()
 
@@ -188,12 +181,14 @@ def _runs(session: Any, feed: dict[str, Any], count: int, path: Path,
         if not done.is_set():
             options.terminate = True
             done.wait()
-    if failures and time.monotonic() >= deadline:
-        raise ProfileFailed(f"{path.name}: stopped after {timeout_s:g} s (--timeout)")
-    if failures:
-        shapes = {name: list(array.shape) for name, array in feed.items()}
-        raise ProfileFailed(f"{path.name}: onnxruntime fails at inputs {shapes}: "
-                            f"{describe(failures[0])}") from failures[0]
+    if not failures:
+        return
+    failed, exc = failures[0]
+    if time.monotonic() >= deadline:
+        raise ProfileFailed(f"{failed.path.name}: stopped after {timeout_s:g} s (--timeout)")
+    shapes = {name: list(array.shape) for name, array in failed.feed.items()}
+    raise ProfileFailed(f"{failed.path.name}: onnxruntime fails at inputs {shapes}: "
+                        f"{describe(exc)}") from exc
 
 
 def _session(path: Path, settings: Settings, tmp: Path) -> Any:
