@@ -2,10 +2,12 @@
 and both against the work they measure.
 
     python bench/paired_cost.py                  # 10 models, 5 alternating rounds
+    python bench/paired_cost.py --blocks 40 --repeats 10   # models that take seconds each
     python bench/paired_cost.py --models 10 --rounds 5 --json bench/paired-cost.json
 
-A git repository in a temporary folder holds ``--models`` small factory models (MLPs of 2-6
-blocks, seconds each to check) in one manifest (5 timed exports and a 50-run profile each).
+A git repository in a temporary folder holds ``--models`` small factory models (MLPs of
+``--blocks`` to ``--blocks`` + 4 blocks) in one manifest (``--repeats`` timed exports and a
+50-run profile each).
 Each round runs ``check`` (against a baseline of the same code) and ``check --against-ref
 HEAD`` (the base beside the head), alternating which goes first. For each it reports the
 wall time, and the work it measured: loads, timed exports and inference runs, summed over
@@ -30,15 +32,17 @@ from statistics import median
 from paired_gate import git, nets, work_s  # beside this script, on its path when run
 
 
-def repository(root: Path, models: int) -> Path:
+def repository(root: Path, models: int, blocks: int, repeats: int) -> Path:
     repo = root / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
     entries = []
     for index in range(models):
-        (repo / f"net{index}.py").write_text(nets(width=128 + 32 * index, blocks=2 + index % 5))
+        (repo / f"net{index}.py").write_text(nets(width=128 + 32 * index,
+                                                  blocks=blocks + index % 5))
         entries.append(f"  - {{name: net{index}, source: {{factory: \"net{index}:build\"}}}}")
-    (repo / "models.yaml").write_text("defaults: {repeats: 5, inference: {runs: 50}}\n"
+    (repo / "models.yaml").write_text(f"defaults: {{repeats: {repeats}, "
+                                      "inference: {runs: 50}}\n"
                                       "models:\n" + "\n".join(entries) + "\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "models")
@@ -65,12 +69,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--blocks", type=int, default=2, help="blocks of the smallest model")
+    parser.add_argument("--repeats", type=int, default=5, help="timed exports per model")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     found: dict[str, list[tuple[float, float]]] = {"single": [], "paired": []}
     with tempfile.TemporaryDirectory(prefix="paired-cost-") as tmp:
         os.chmod(tmp, 0o755)  # as root, the workers run as nobody and read the repository
-        repo = repository(Path(tmp), args.models)
+        repo = repository(Path(tmp), args.models, args.blocks, args.repeats)
         timed(repo, "--update-baseline")
         for index in range(args.rounds):
             order = ["single", "paired"] if index % 2 == 0 else ["paired", "single"]

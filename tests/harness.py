@@ -165,3 +165,20 @@ def toy_structure(layers: int, attention: ModuleStructure = SOFTMAX,
     nodes = sum(m.nodes for m in modules.values())
     weights = sum(m.param_bytes for m in modules.values())
     return Structure((IDS,), outputs, 20, 10, nodes, {}, weights, modules)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, its children's children too."""
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(status.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # it ended while being listed
+            continue
+        children.setdefault(parent, []).append(int(status.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -15,7 +15,7 @@ import pytest
 
 from modelexport.gate import results
 
-from harness import one_error_line, outside_actions, run_cli
+from harness import descendants, one_error_line, outside_actions, run_cli
 
 pytestmark = pytest.mark.export
 
@@ -96,23 +96,24 @@ def test_sigterm_keeps_the_finished_models(tmp_path: Path) -> None:
     deadline = time.monotonic() + 300
     while not finished() and time.monotonic() < deadline:  # atomic writes: never half a file
         time.sleep(0.2)
-    worker = _worker_of(proc.pid, deadline)  # the slow model's
+    workers = _workers_of(proc.pid, deadline)  # the slow model's
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted; finished models are in r.json" in stderr
     saved = results.load(tmp_path / "r.json")
     assert list(saved.models) == ["quick"] and saved.models["quick"].status == "ok"
-    assert not Path(f"/proc/{worker}").exists()  # the interrupted model's worker is gone too
+    # The interrupted model's worker is gone too, and the server it was forked from.
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
-def _worker_of(runner: int, deadline: float) -> int:
-    """The worker process the runner ``runner`` started, once it has."""
+def _workers_of(runner: int, deadline: float) -> list[int]:
+    """The processes below the runner ``runner`` (the fork server, the worker it started),
+    once the worker has started."""
     while time.monotonic() < deadline:
-        found = subprocess.run(["pgrep", "-P", str(runner), "-f", "modelexport.gate.worker"],
-                               capture_output=True, text=True).stdout.split()
-        if found:
-            return int(found[0])
+        found = descendants(runner)
+        if len(found) >= 2:
+            return found
         time.sleep(0.1)
     raise AssertionError("no worker started")
 

@@ -15,6 +15,7 @@ import pytest
 from modelexport.gate import child, manifest, results, runner, sandbox
 from modelexport.gate.records import Failed, Measured
 from modelexport.gate.runner import Progress
+from modelexport.gate.spawn import ForkServer
 
 from harness import outside_actions
 
@@ -115,8 +116,9 @@ def test_worker_reports_its_stage_to_the_runner(workspace: Path) -> None:
                     "bert, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2}}\n")
     (spec,) = manifest.load(path).models
     stages: list[str] = []
-    record = runner.run_one(spec, workspace, lambda stage, elapsed: stages.append(stage),
-                            user=sandbox.account())
+    with ForkServer(workspace / "server", sandbox.account()) as server:
+        record = runner.run_one(spec, workspace, server,
+                                lambda stage, elapsed: stages.append(stage))
     assert record.status == "ok"
     # The worker's own folder, with the last stage it reached.
     assert (workspace / "good" / "stage").read_text() == "export 3/3"

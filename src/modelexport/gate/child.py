@@ -12,7 +12,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from modelexport import files
 from modelexport.gate import sandbox
+from modelexport.gate.spawn import ForkServer
 
 POLL_S = 0.5
 HEARTBEAT_S = 10.0  # progress is said when the stage changes, and this often while it does not
@@ -29,15 +29,15 @@ ANSWER_LIMIT = 256  # bytes of one answer to a command: "ready", "done"
 
 
 class Child:
-    """One worker process: ``python -m MODULE JOB RESULT STAGE PARENT_PID REPLY_FD``, in
-    ``cwd`` (None: this process's), where the model's code may read files by relative
-    paths."""
+    """One worker process: ``python -m MODULE JOB RESULT STAGE PARENT_PID REPLY_FD`` as the
+    fork server makes it, in ``cwd`` (None: this process's), where the model's code may
+    read files by relative paths."""
 
     def __init__(self, module: str, job: dict[str, Any], own: Path, log: Path,
-                 environ: dict[str, str], user: sandbox.Account | None, deadline: float,
+                 environ: dict[str, str], server: ForkServer, deadline: float,
                  timeout: float, on_stage: Callable[[str], None], cwd: Path | None = None
                  ) -> None:
-        sandbox.hand_over(own, user)
+        sandbox.hand_over(own, server.user)
         self.result, self.stage_file, self.log = own / "result.json", own / "stage", log
         (own / "job.json").write_text(json.dumps(job))
         self.deadline, self.timeout, self.on_stage = deadline, timeout, on_stage
@@ -45,16 +45,9 @@ class Child:
         self.stage, self._said, self._said_at = "starting", "", -HEARTBEAT_S
         answers, replies = os.pipe()
         try:
-            with open(log, "wb") as output:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", module, str(own / "job.json"), str(self.result),
-                     str(self.stage_file), str(os.getpid()), str(replies)],
-                    stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
-                    pass_fds=(replies,), cwd=cwd, env=environ,
-                    start_new_session=True,  # its own process group: a timeout kills all of it
-                    user=user.uid if user else None, group=user.gid if user else None,
-                    extra_groups=[] if user else None,
-                )
+            self.proc = server.spawn(
+                module, [str(own / "job.json"), str(self.result), str(self.stage_file)],
+                cwd, environ, log, replies, deadline)
         except BaseException:
             os.close(answers)
             raise
@@ -97,7 +90,7 @@ class Child:
         if self.running and command is not None:
             self._send(command)
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.stdin.close()
         while self.failure is None and self.proc.poll() is None:
             left = self.deadline - time.monotonic()
             if left <= 0:
@@ -115,14 +108,12 @@ class Child:
         return text
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):  # it may have just exited
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        self.proc.kill()
 
     def _send(self, command: str) -> bool:
         try:
-            self.proc.stdin.write(command.encode() + b"\n")  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
+            self.proc.stdin.write(command.encode() + b"\n")
+            self.proc.stdin.flush()
         except OSError:  # it exited, or its code closed its input
             return False
         return True
@@ -146,7 +137,10 @@ class Child:
     def _why_no_result(self) -> str:
         if self.result.exists() or self.result.is_symlink():
             return f"its result is not a regular file of at most {sandbox.RESULT_LIMIT:,} bytes"
-        code = self.proc.returncode
+        code = self.proc.wait()  # it has ended
+        if self.proc.lost:
+            return "its process ended with the one it was started from (the fork server; " \
+                "a model's code may have killed it)"
         if code < 0:
             name = signal.Signals(-code).name
             return f"killed by {name}{' (out of memory?)' if name == 'SIGKILL' else ''}"

@@ -1,5 +1,6 @@
-"""Run each model of a manifest in processes of its own, so that one crash, OOM kill or
-hang is that model's failure and the others still run; save the results after each model.
+"""Run each model of a manifest in processes of its own (forked from one server that
+imported the export stack once: ``spawn``), so that one crash, OOM kill or hang is that
+model's failure and the others still run; save the results after each model.
 
 Measured against a pull request's base (``BaseTree``), a model's base and head workers are
 alive together and take their timed exports in turns, ABBA (head, base, base, head, ...),
@@ -28,6 +29,7 @@ from modelexport.gate.latency import Latency
 from modelexport.gate.manifest import Manifest, ModelSpec
 from modelexport.gate.records import Failed, Job, Measured, ModelResult, model_result_from_json
 from modelexport.gate.results import Base, PullRequest, Results, Shard
+from modelexport.gate.spawn import ForkServer
 from modelexport.gate.worker import EXPORT
 from modelexport.inference.records import Settings
 from modelexport.sources import Source
@@ -74,20 +76,20 @@ def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
                spec.dynamic, where, spec.inference.settings if spec.inference else None)
 
 
-def run_one(spec: ModelSpec, workdir: Path, on_stage: Callable[[str, float], None],
-            manifest: Path | None = None, hub_token: str | None = None,
-            user: sandbox.Account | None = None) -> ModelResult:
+def run_one(spec: ModelSpec, workdir: Path, server: ForkServer,
+            on_stage: Callable[[str, float], None], manifest: Path | None = None,
+            hub_token: str | None = None) -> ModelResult:
     """Measure one model in a child process; always returns a record, never raises: what
     goes wrong around the model (a folder gone, a full disk) is its failure too.
     ``on_stage(stage, elapsed)`` is called when the worker reaches a new stage, and every
-    ``child.HEARTBEAT_S`` seconds while it does not. The worker runs as ``user`` (None: as
-    this process's user) in a folder of its own below ``workdir``."""
-    (record,) = _measure([Side(spec, manifest)], workdir, on_stage, hub_token, user)
+    ``child.HEARTBEAT_S`` seconds while it does not. The worker, forked by ``server`` as
+    its user, runs in a folder of its own below ``workdir``."""
+    (record,) = _measure([Side(spec, manifest)], workdir, server, on_stage, hub_token)
     return record
 
 
-def run_pair(head: Side, base: Side, workdir: Path, on_stage: Callable[[str, float], None],
-             hub_token: str | None = None, user: sandbox.Account | None = None
+def run_pair(head: Side, base: Side, workdir: Path, server: ForkServer,
+             on_stage: Callable[[str, float], None], hub_token: str | None = None
              ) -> tuple[ModelResult, ModelResult]:
     """Measure a model's head and base side by side: both as many exports as the head's
     entry asks for, in turns, and the head's inference settings for both. A side that
@@ -98,12 +100,12 @@ def run_pair(head: Side, base: Side, workdir: Path, on_stage: Callable[[str, flo
                   base.manifest, "base", named["base"], base.cwd)]
     settings = head.spec.inference.settings if head.spec.inference else None
     started = time.monotonic()
-    now, before = _measure(sides, workdir, on_stage, hub_token, user, started)
+    now, before = _measure(sides, workdir, server, on_stage, hub_token, started)
     if settings is None or not isinstance(now, Measured) or not isinstance(before, Measured):
         return now, before
     deadline = started + 2 * head.spec.timeout
     try:
-        latencies = _alternate(head.spec.name, workdir, settings, on_stage, user, started,
+        latencies = _alternate(head.spec.name, workdir, settings, on_stage, server, started,
                                deadline, 2 * head.spec.timeout)
     except (ModelExportError, OSError) as exc:
         return _failure(f"inference profile: {_said(exc)}", started), before
@@ -114,8 +116,8 @@ def run_pair(head: Side, base: Side, workdir: Path, on_stage: Callable[[str, flo
             _checked(replace(before, inference=latencies[1])))
 
 
-def _measure(sides: list[Side], workdir: Path, on_stage: Callable[[str, float], None],
-             hub_token: str | None, user: sandbox.Account | None,
+def _measure(sides: list[Side], workdir: Path, server: ForkServer,
+             on_stage: Callable[[str, float], None], hub_token: str | None,
              started: float | None = None) -> list[ModelResult]:
     """Start a worker per side, then ask each for its timed exports in turns, reversing
     the order every round (ABBA); a record per side, in order."""
@@ -123,7 +125,7 @@ def _measure(sides: list[Side], workdir: Path, on_stage: Callable[[str, float], 
     children: list[Child | Failed] = []
     try:
         for side in sides:
-            children.append(_start(side, workdir, on_stage, hub_token, user, started,
+            children.append(_start(side, workdir, server, on_stage, hub_token, started,
                                    started + len(sides) * side.spec.timeout))
         running = [child for child in children if isinstance(child, Child)]
         for one in running:
@@ -140,8 +142,8 @@ def _measure(sides: list[Side], workdir: Path, on_stage: Callable[[str, float], 
         raise
 
 
-def _start(side: Side, workdir: Path, on_stage: Callable[[str, float], None],
-           hub_token: str | None, user: sandbox.Account | None, started: float,
+def _start(side: Side, workdir: Path, server: ForkServer,
+           on_stage: Callable[[str, float], None], hub_token: str | None, started: float,
            deadline: float) -> Child | Failed:
     """Its worker started, or why it could not be (a hub download, a folder gone)."""
     spec = side.spec
@@ -152,7 +154,7 @@ def _start(side: Side, workdir: Path, on_stage: Callable[[str, float], None],
         return Child("modelexport.gate.worker", job.to_json(), own,
                      workdir / f"{side.folder or spec.name}.log",
                      sandbox.worker_environment(os.environ, own, job.source is not spec.source),
-                     user, deadline, spec.timeout,
+                     server, deadline, spec.timeout,
                      lambda stage: on_stage(prefix + stage, time.monotonic() - started),
                      side.cwd)
     except (ModelExportError, OSError) as exc:
@@ -170,13 +172,13 @@ def _outcome(child: Child, started: float) -> ModelResult:
 
 
 def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[[str, float], None],
-               user: sandbox.Account | None, started: float, deadline: float, timeout: float
+               server: ForkServer, started: float, deadline: float, timeout: float
                ) -> tuple[Latency, Latency] | Failed:
     """Both exports' inference, profiled in one process, run by run in turns: the two
     workers leave their last export in their folders, moved here."""
     named = _folders(name)
     own = workdir / named["pair"]
-    sandbox.hand_over(own, user)
+    sandbox.hand_over(own, server.user)
     paths = []
     for label in ("head", "base"):
         os.rename(workdir / named[label] / EXPORT, own / label)
@@ -185,7 +187,7 @@ def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[
                   {"paths": paths, "settings": vars(settings),
                    "timeout_s": max(deadline - time.monotonic(), 1.0)},
                   own / "run", workdir / f"{named['pair']}.log",
-                  sandbox.worker_environment(os.environ, own / "run", False), user, deadline,
+                  sandbox.worker_environment(os.environ, own / "run", False), server, deadline,
                   timeout,
                   lambda stage: on_stage(f"base and head: {stage}", time.monotonic() - started))
     text = child.end()
@@ -259,12 +261,15 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
     paired = {m.name: m for m in base.manifest.models} if base else {}
     count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-", ignore_cleanup_errors=True
-                                     ) as tmp:
+                                     ) as tmp, ForkServer(Path(tmp) / "@fork-server", user
+                                                          ) as server:
+        os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
+        server.start()  # it imports the export stack while the first model is prepared
         for index, spec in enumerate(specs, 1):
             # Again for each model: a model's code (or a temporary-folder cleaner) may have
             # removed it, and that must not end the run.
             Path(tmp).mkdir(exist_ok=True)
-            os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
+            os.chmod(tmp, 0o711)
             def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
                 progress(Progress(i, count, s.name, stage, elapsed))
 
@@ -273,9 +278,9 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
                 record, before = run_pair(Side(spec, manifest),
                                           Side(paired[spec.name], base.manifest.path,
                                                cwd=base.cwd),
-                                          Path(tmp), on_stage, hub_token, user)
+                                          Path(tmp), server, on_stage, hub_token)
             else:
-                record = run_one(spec, Path(tmp), on_stage, manifest, hub_token, user)
+                record = run_one(spec, Path(tmp), server, on_stage, manifest, hub_token)
             failed = [f"{label}{r.error}" for label, r in (("", record), ("base: ", before))
                       if isinstance(r, Failed)]
             outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"

@@ -45,9 +45,15 @@ def seal() -> dict[str, str]:
     secrets = {name: value for name, value in os.environ.items() if SECRET.search(name)}
     for name in secrets:
         del os.environ[name]
-    with contextlib.suppress(OSError, AttributeError):  # no prctl: not Linux
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    set_dumpable(False)
     return secrets
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """Whether other processes of this user may read this one's memory and environment,
+    or trace it (Linux; elsewhere, nothing)."""
+    with contextlib.suppress(OSError, AttributeError):  # no prctl: not Linux
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, int(dumpable), 0, 0, 0)
 
 
 @dataclass(frozen=True)
