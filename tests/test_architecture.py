@@ -19,7 +19,8 @@ LAYERS: list[tuple[str, set[str]]] = [
               "logs", "yamlfile", "environment"}),
     ("records", {"inputs", "outputs", "sources", "sidecar", "onnxfile", "tags", "structure",
                  "diff"}),
-    ("engines", {"verify", "inference", "github"}),
+    ("engines", {"inference", "github"}),
+    ("verification", {"verify"}),  # runs exports in ONNX Runtime as inference does
     ("htp", {"htp"}),
     ("gate", {"gate"}),
     ("publish", {"publish"}),

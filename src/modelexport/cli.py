@@ -23,7 +23,7 @@ from modelexport.errors import ModelExportError
 
 INTERNAL_ERROR = 3
 COMMANDS = ("export", "check", "compare", "comment", "baseline", "merge", "diff", "profile",
-            "validate")
+            "verify", "validate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -191,15 +191,21 @@ def _runs(schedule: list[_Ready], timeout_s: float | None) -> None:
                         f"{describe(exc)}") from exc
 
 
+def level(optimization: str) -> Any:
+    """ONNX Runtime's graph optimization level of that name (``OPTIMIZATIONS``)."""
+    import onnxruntime as ort
+
+    levels = ort.GraphOptimizationLevel
+    return dict(zip(OPTIMIZATIONS, (levels.ORT_DISABLE_ALL, levels.ORT_ENABLE_BASIC,
+                                    levels.ORT_ENABLE_EXTENDED, levels.ORT_ENABLE_ALL),
+                    strict=True))[optimization]
+
+
 def _session(path: Path, settings: Settings, tmp: Path) -> Any:
     import onnxruntime as ort
 
-    levels = dict(zip(OPTIMIZATIONS, (ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-                                      ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                                      ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                                      ort.GraphOptimizationLevel.ORT_ENABLE_ALL), strict=True))
     options = ort.SessionOptions()
-    options.graph_optimization_level = levels[settings.optimization]
+    options.graph_optimization_level = level(settings.optimization)
     options.enable_profiling = True
     options.profile_file_prefix = str(tmp / "ort")
     options.optimized_model_filepath = str(tmp / "optimized.onnx")
