@@ -22,7 +22,9 @@ import torch
 
 from modelexport import inputs as inputs_mod
 from modelexport import sidecar as sidecar_mod
+from modelexport import tags
 from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError, describe
+from modelexport.escape import code
 from modelexport.htp import dynamo, naming, torchscript
 from modelexport.htp.graph import ExportedGraph
 from modelexport.htp.options import EXPORTERS, PHASES, ExportOptions
@@ -209,9 +211,29 @@ def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
     if parity is not None and not parity.passed:
         raise ExportFailed(
             f"{run.source.label}: onnxruntime output differs from PyTorch by "
-            f"{parity.max_abs_diff:.3g} (> {parity.tolerance:g}); files kept: {run.output}"
+            f"{parity.max_abs_diff:.3g} (> {parity.tolerance:g}){_where(run)}; files kept: "
+            f"{run.output}"
         )
     return ExportResult(run.output, sidecar_file, record)
+
+
+def _where(run: _Run) -> str:
+    """The module where a failed parity check starts, compared module by module on the
+    traced inputs: '; first divergence: ...', or '' where none is found."""
+    from modelexport.verify.run import against_module
+
+    try:
+        found = against_module(tags.read(run.output), run.model,
+                               {k: v.numpy() for k, v in run.tensors.items()},
+                               tolerance=run.options.tolerance)
+    except ModelExportError:  # the comparison only explains: the failure stands without it
+        return ""
+    first = found.first
+    if first is None:
+        return ""
+    return (f"; first divergence: {code(first.module)} (adds {first.added:.1e} max abs; its "
+            f"inputs carried {first.inputs.max_abs:.1e}; `modelexport verify` shows every "
+            "module)")
 
 
 def _export_graph(run: _Run, scratch: Path | None) -> tuple[ExportedGraph, Fallback | None]:

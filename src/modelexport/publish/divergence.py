@@ -56,8 +56,8 @@ def missing(found: Verification) -> str:
                     f"{', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}")
     if blind:
         said.append(f"{blind} module(s) take such a value, taken as exact")
-    return ("values not in both runs (a conversion replaced the node that made one, or "
-            f"PyTorch has no tensor for one): {'; '.join(said)}")
+    return ("values one run does not have (made otherwise by a conversion or another "
+            f"exporter, or with no PyTorch tensor): {'; '.join(said)}")
 
 
 HEADER = ("module", "class", "out max abs", "out rel", "cosine", "in max abs", "adds (est.)")

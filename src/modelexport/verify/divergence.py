@@ -160,6 +160,23 @@ def compare(edges: Sequence[Boundary], classes: Mapping[str, str], fed: Iterable
                         first_divergence(modules, tolerance))
 
 
+def matched(wanted: Mapping[str, Any], offered: Mapping[str, Any]) -> dict[str, str]:
+    """Each wanted value to an offered one of its shape, the closest where several have it,
+    each offered value used once: how values are paired across two runs that name them
+    differently (PyTorch's module outputs, another exporter's graph)."""
+    free = dict(offered)
+    pairs = {}
+    for name, value in wanted.items():
+        want = np.asarray(value, dtype=np.float64)
+        fits = [other for other, array in free.items() if np.shape(array) == want.shape]
+        if fits:
+            best = min(fits, key=lambda other: float(np.abs(
+                np.asarray(free[other], dtype=np.float64) - want).max(initial=0.0)))
+            pairs[name] = best
+            del free[best]
+    return pairs
+
+
 def first_divergence(modules: Sequence[ModuleGap], tolerance: float) -> ModuleGap | None:
     """The first module, in ``modules``' order, that adds more than ``tolerance``; of such a
     module and one inside it, the inner one (its ancestors add the same error, made in it)."""

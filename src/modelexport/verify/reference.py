@@ -19,16 +19,22 @@ from modelexport import outputs, sidecar, sources
 from modelexport.errors import ExportFailed, UsageError, describe
 from modelexport.tags import Tagged
 from modelexport.verify.boundaries import Boundary
+from modelexport.verify.divergence import matched
 
 
-def load(model: Tagged) -> Any:
-    """The PyTorch model the export came from, as its sidecar records it (random weights
-    built from a config come back with the export's seed)."""
+def source_of(model: Tagged) -> sources.Source:
+    """Where the export came from, as its sidecar records it."""
     beside = sidecar.sidecar_path(model.path)
     if not beside.is_file():
         raise UsageError(f"{model.path}: no {beside.name} beside it, which names the model "
                          "it came from: give --against OTHER.onnx to compare two files")
-    return sources.load(sidecar.read(beside).source).model
+    return sidecar.read(beside).source
+
+
+def load(source: sources.Source) -> Any:
+    """The PyTorch model, loaded as the export loaded it (random weights built from a
+    config come back with the export's seed)."""
+    return sources.load(source).model
 
 
 def values(module: Any, edges: Sequence[Boundary], graph_outputs: Sequence[str],
@@ -68,7 +74,10 @@ def values(module: Any, edges: Sequence[Boundary], graph_outputs: Sequence[str],
                      strict=False))
     for edge in edges:
         if calls[edge.module] == 1:
-            found.update(_matched(caught[edge.module], edge.outputs, onnx))
+            tensors = {str(i): tensor for i, tensor in enumerate(caught[edge.module])}
+            offered = {name: onnx[name] for name in edge.outputs if name in onnx}
+            for index, name in matched(tensors, offered).items():
+                found[name] = tensors[index]
     return found
 
 
@@ -76,19 +85,3 @@ def _array(tensor: Any) -> np.ndarray:
     """A tensor as numpy has it (bfloat16 has no numpy type: as float32)."""
     tensor = tensor.detach()
     return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
-
-
-def _matched(tensors: list[np.ndarray], names: Sequence[str], onnx: Mapping[str, np.ndarray]
-             ) -> dict[str, np.ndarray]:
-    """Each tensor to the value of ``names`` of its shape, the closest of several."""
-    free = [name for name in names if name in onnx]
-    found = {}
-    for tensor in tensors:
-        fits = [name for name in free if onnx[name].shape == tensor.shape]
-        if not fits:
-            continue
-        best = min(fits, key=lambda name: float(np.abs(
-            onnx[name].astype(np.float64) - tensor.astype(np.float64)).max(initial=0.0)))
-        found[best] = tensor
-        free.remove(best)
-    return found

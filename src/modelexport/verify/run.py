@@ -17,7 +17,7 @@ from modelexport.errors import ExportFailed, UsageError, describe
 from modelexport.inference import session
 from modelexport.inputs import InputSpec
 from modelexport.verify.boundaries import boundaries
-from modelexport.verify.divergence import Verification, compare
+from modelexport.verify.divergence import Verification, compare, matched
 
 PROTOBUF_LIMIT = 2**31 - 1  # bytes of one serialized model; a larger one goes by file
 
@@ -37,7 +37,19 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
     other = model if candidate == reference else tags.read(candidate)
     _same_model(model, other)
     found = values(reference, wanted, feed, optimizations[0])
-    theirs = values(candidate, wanted, _cast(feed, other.graph), optimizations[1])
+    # Another exporter names its values otherwise: the candidate's own edges are marked too,
+    # and paired with the reference's module by module.
+    their_edges = {e.module: e for e in boundaries(other.graph, other.modules, depth)}
+    theirs = values(candidate, [*wanted, *(v for e in their_edges.values() for v in e.outputs)],
+                    _cast(feed, other.graph), optimizations[1])
+    for edge in edges:
+        lacking = {name: found[name] for name in edge.outputs
+                   if name in found and name not in theirs}
+        if lacking and edge.module in their_edges:
+            offered = {name: theirs[name] for name in their_edges[edge.module].outputs
+                       if name in theirs and name not in found}
+            for name, their_name in matched(lacking, offered).items():
+                theirs[name] = theirs[their_name]
     labels = (_label(reference, optimizations[0], optimizations),
               _label(candidate, optimizations[1], optimizations))
     return compare(edges, model.classes, feed, outputs, found, theirs, tolerance, labels)
@@ -46,20 +58,29 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
 def against_pytorch(path: Path, optimization: str = "all",
                     overrides: list[InputSpec] | None = None, seed: int = 0,
                     depth: int | None = None, tolerance: float = 1e-4) -> Verification:
-    """The export run beside the PyTorch model it came from (``reference.load``), on the
+    """The export run beside the PyTorch model it came from (its sidecar names it), on the
     export's inputs, each module's gap (to ``depth``)."""
     from modelexport.verify import reference
 
     model = tags.read(path, whole=True)
-    module = reference.load(model)
+    source = reference.source_of(model)
+    feed = session.feeds(model, overrides or [], seed)
+    return against_module(model, reference.load(source), feed, optimization, depth, tolerance)
+
+
+def against_module(model: tags.Tagged, module: Any, feed: dict[str, Any],
+                   optimization: str = "all", depth: int | None = None,
+                   tolerance: float = 1e-4) -> Verification:
+    """The tagged export ``model`` run beside the loaded PyTorch ``module`` on ``feed``."""
+    from modelexport.verify import reference
+
     edges = boundaries(model.graph, model.modules, depth)
     outputs = [sig.name for sig in model.graph.outputs]
     wanted = list(dict.fromkeys([*outputs, *(v for e in edges for v in e.outputs)]))
-    feed = session.feeds(model, overrides or [], seed)
-    theirs = values(path, wanted, feed, optimization)
+    theirs = values(model.path, wanted, feed, optimization)
     found = reference.values(module, edges, outputs, feed, theirs)
     return compare(edges, model.classes, feed, outputs, found, theirs, tolerance,
-                   ("PyTorch", _label(path, optimization, ("", optimization))))
+                   ("PyTorch", _label(model.path, optimization, ("", optimization))))
 
 
 def values(path: Path, names: Iterable[str], feed: dict[str, Any], optimization: str
