@@ -174,3 +174,43 @@ def test_a_model_whose_folder_vanishes_fails_alone_and_the_next_is_measured(
     document = json.loads((workspace / "modelexport-out" / "results.json").read_text())
     assert document["models"]["next"]["status"] == "ok", proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+TRACED_OTHERWISE = '''
+import torch
+from torch import nn
+
+
+class Bad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        return y * 1.01 if torch.jit.is_tracing() else y  # traced otherwise than it runs
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 4), Bad()), {"input": torch.ones(2, 4)}
+'''
+
+
+def test_a_parity_failure_names_its_module_within_the_manifest_s_tolerance(workspace: Path
+                                                                          ) -> None:
+    (workspace / "traced.py").write_text(TRACED_OTHERWISE)
+    path = workspace / "models.yaml"
+    path.write_text(textwrap.dedent("""\
+        defaults: {repeats: 1, exporter: torchscript}
+        models:
+          - {name: strict, source: {factory: "traced:build"}}
+          - {name: loose, source: {factory: "traced:build"}, tolerance: 0.1}
+        """))
+    loaded = manifest.load(path)
+    assert [spec.tolerance for spec in loaded.models] == [1e-4, 0.1]
+    found = runner.run_manifest(loaded, list(loaded.models), workspace / "results.json",
+                                lambda progress: None).results.models
+    strict, loose = found["strict"], found["loose"]
+    assert isinstance(strict, Failed) and isinstance(loose, Measured)
+    assert "first divergence: `1` (adds" in strict.error
+    assert loose.validation is not None and loose.validation.parity.tolerance == 0.1

@@ -93,6 +93,7 @@ class ModelSpec:
     dynamic: Axes | None = None  # None: by input name; {}: every shape fixed
     repeats: int = 5
     timeout: float = 900.0
+    tolerance: float = 1e-4  # of the warm-up export's parity check, as export's own
     thresholds: Thresholds = field(default_factory=Thresholds)
     structure: StructurePolicy = field(default_factory=StructurePolicy)
     tags: tuple[str, ...] = ()
@@ -204,9 +205,10 @@ def _model_spec(entry: dict[str, Any], defaults: dict[str, Any], here: Located, 
     thresholds = Thresholds(**{**defaults.get("thresholds", {}), **entry.get("thresholds", {})})
     structure = StructurePolicy(**{**defaults.get("structure", {}), **entry.get("structure", {})})
     inference = _inference(defaults.get("inference"), entry.get("inference"))
-    options = _present(entry, "exporter", "opset", "repeats", "timeout")
-    if "timeout" in options:
-        options["timeout"] = float(options["timeout"])
+    options = _present(entry, "exporter", "opset", "repeats", "timeout", "tolerance")
+    for key in ("timeout", "tolerance"):
+        if key in options:
+            options[key] = float(options[key])
     if "dynamic" in entry:
         options["dynamic"] = {name: {int(axis): dim for axis, dim in axes.items()}
                               for name, axes in (entry["dynamic"] or {}).items()}

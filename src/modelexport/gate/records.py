@@ -32,6 +32,7 @@ class Job:
     dynamic: Axes | None = None
     where: str = ""  # "models.yaml:12": where the model's entry is, for its errors
     inference: Settings | None = None  # profile the export in onnxruntime
+    tolerance: float = 1e-4  # of the validated export's parity check
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
@@ -43,14 +44,16 @@ class Job:
                                                         axes.items()}
                                                  for name, axes in dynamic.items()},
                    data["where"],
-                   Settings(**data["inference"]) if data.get("inference") else None)
+                   Settings(**data["inference"]) if data.get("inference") else None,
+                   data["tolerance"])
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source.to_json(),
                 "inputs": [i.to_json() for i in self.inputs], "exporter": self.exporter,
                 "opset": self.opset, "repeats": self.repeats, "dynamic": self.dynamic,
                 "where": self.where,
-                "inference": vars(self.inference) if self.inference else None}
+                "inference": vars(self.inference) if self.inference else None,
+                "tolerance": self.tolerance}
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
     """What the worker needs of a manifest entry."""
     where = f"{manifest}:{spec.line}" if manifest else ""
     return Job(spec.name, spec.source, spec.inputs, spec.exporter, spec.opset, spec.repeats,
-               spec.dynamic, where, spec.inference.settings if spec.inference else None)
+               spec.dynamic, where, spec.inference.settings if spec.inference else None,
+               spec.tolerance)
 
 
 def run_one(spec: ModelSpec, workdir: Path, server: ForkServer,

@@ -61,7 +61,8 @@ class Measurement:
         from modelexport.sources import load
 
         options = ExportOptions(exporter=job.exporter, opset=job.opset, inputs=job.inputs,
-                                seed=job.source.seed, dynamic=job.dynamic)
+                                seed=job.source.seed, dynamic=job.dynamic,
+                                tolerance=job.tolerance)
         stage("loading")
         started = time.perf_counter()
         loaded = load(job.source)
