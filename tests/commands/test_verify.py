@@ -70,6 +70,8 @@ def test_a_fault_in_one_module_is_named_as_the_first_divergence(
     code, found = verify(str(path), "--against", str(tmp_path / "faulty.onnx"))
     assert code == 1
     assert found["first_divergence"] == where
+    # What it adds was measured: the module run alone on the reference's values.
+    assert next(m for m in found["modules"] if m["module"] == where)["added_measured"]
     # Nothing upstream of it moved: every module before it in graph order is exact.
     modules = [m["module"] for m in found["modules"]]
     before = [m for m in found["modules"][:modules.index(where)]

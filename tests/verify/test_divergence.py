@@ -85,3 +85,16 @@ def test_the_reports_name_the_first_divergence_and_hold_no_infinity() -> None:
     document = json.loads(json.dumps(found.to_json(), allow_nan=False))
     assert document["first_divergence"] == "block.attn"
     assert document["modules"][2]["outputs"]["max_abs"] is None
+
+
+def test_a_measured_addition_replaces_the_estimate_and_is_shown_as_such() -> None:
+    candidate = {name: value + {"a": 0.01, "b": 0.01}.get(name, 0.0)
+                 for name, value in REFERENCE.items()}
+    # mlp's estimate is 0 (its input carried it all); run alone it added 0.02.
+    found = compare(EDGES, CLASSES, ["ids"], ["y"], REFERENCE, candidate, 1e-3,
+                    measured={"block.mlp": 0.02})
+    mlp = next(m for m in found.modules if m.module == "block.mlp")
+    assert mlp.added == 0.02 and mlp.to_json()["added_measured"]
+    assert found.first is not None and found.first.module == "block.attn"
+    rows = {line.split()[0]: line for line in rendered.as_text(found).splitlines()[2:-2]}
+    assert rows["mlp"].endswith(" 2.0e-02") and rows["attn"].endswith("~1.0e-02")

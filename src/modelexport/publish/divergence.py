@@ -21,7 +21,9 @@ def _gap(gap: Gap) -> tuple[str, str, str]:
 
 
 def _cells(module: ModuleGap) -> tuple[str, ...]:
-    return (*_gap(module.outputs), _number(module.inputs.max_abs), _number(module.added))
+    added = _number(module.added)
+    return (*_gap(module.outputs), _number(module.inputs.max_abs),
+            added if module.measured is not None else f"~{added}")
 
 
 def verdict(found: Verification) -> str:
@@ -29,8 +31,10 @@ def verdict(found: Verification) -> str:
     tolerance = f"{found.tolerance:g} max abs"
     if found.first is not None:
         first = found.first
+        how = "run alone on the reference's values" if first.measured is not None else \
+            "estimated"
         return (f"first divergence: {code(first.module)} (adds {_number(first.added)} max "
-                f"abs; its inputs carried {_number(first.inputs.max_abs)}; tolerance "
+                f"abs, {how}; its inputs carried {_number(first.inputs.max_abs)}; tolerance "
                 f"{tolerance})")
     if found.within:
         worst = max(found.modules, key=lambda m: m.outputs.max_abs, default=None)
@@ -60,7 +64,7 @@ def missing(found: Verification) -> str:
             f"exporter, or with no PyTorch tensor): {'; '.join(said)}")
 
 
-HEADER = ("module", "class", "out max abs", "out rel", "cosine", "in max abs", "adds (est.)")
+HEADER = ("module", "class", "out max abs", "out rel", "cosine", "in max abs", "adds")
 
 
 def as_text(found: Verification) -> str:

@@ -2,10 +2,11 @@
 reference's, how much of that its inputs already carried, and the first module that adds
 more than the tolerance by itself. Pure: arrays in, records out (numpy, no onnxruntime).
 
-The added error is estimated: a module's outputs' largest absolute error beyond its
-inputs' (0 where the inputs carried more). The first module that adds more than the
-tolerance is the first divergence; where none does and the outputs still differ by more,
-the gap grew module by module.
+What a module added is measured where it was run alone on the reference's values (the
+caller does that for the modules whose estimate crosses the tolerance), else estimated: its
+outputs' largest absolute error beyond its inputs' (0 where the inputs carried more). The
+first module that adds more than the tolerance is the first divergence; where none does and
+the outputs still differ by more, the gap grew module by module.
 """
 
 from __future__ import annotations
@@ -79,10 +80,14 @@ class ModuleGap:
     compared: int  # of its outputs
     missing: tuple[str, ...]  # its outputs one of the runs does not have
     blind: int = 0  # its inputs one of the runs does not have, taken as exact
+    measured: float | None = None  # what it added run alone on the reference's values
 
     @property
     def added(self) -> float:
-        """Its outputs' max abs beyond its compared inputs'."""
+        """Measured where it was run alone, else estimated: its outputs' max abs beyond its
+        compared inputs'."""
+        if self.measured is not None:
+            return self.measured
         if math.isinf(self.outputs.max_abs):
             return math.inf
         return max(self.outputs.max_abs - self.inputs.max_abs, 0.0)
@@ -92,6 +97,7 @@ class ModuleGap:
         return {"module": self.module, "class": self.cls, "outputs": self.outputs.to_json(),
                 "inputs": self.inputs.to_json(),
                 "added_max_abs": added if math.isfinite(added) else None,
+                "added_measured": self.measured is not None,
                 "compared": self.compared, "missing": list(self.missing),
                 "inputs_not_compared": self.blind}
 
@@ -127,11 +133,12 @@ class Verification:
 
 def compare(edges: Sequence[Boundary], classes: Mapping[str, str], fed: Iterable[str],
             outputs: Sequence[str], reference: Mapping[str, Any], candidate: Mapping[str, Any],
-            tolerance: float, labels: tuple[str, str] = ("reference", "candidate")
-            ) -> Verification:
+            tolerance: float, labels: tuple[str, str] = ("reference", "candidate"),
+            measured: Mapping[str, float] | None = None) -> Verification:
     """Each module's gap between the ``reference`` and ``candidate`` values (by value
     name). The graph's inputs (``fed``) are the same on both sides; a value one side lacks
-    is left out of its module's gap, and named."""
+    is left out of its module's gap, and named. ``measured``: what modules added when run
+    alone, by module, in place of the estimate."""
     same = set(fed)
     gaps: dict[str, Gap] = {}
 
@@ -154,7 +161,7 @@ def compare(edges: Sequence[Boundary], classes: Mapping[str, str], fed: Iterable
             Gap.worst(g for g in taken if g is not None),
             sum(g is not None for g in found.values()),
             tuple(name for name, g in found.items() if g is None),
-            sum(g is None for g in taken)))
+            sum(g is None for g in taken), (measured or {}).get(edge.module)))
     model = Gap.worst(g for g in map(gap, outputs) if g is not None)
     return Verification(*labels, tolerance, tuple(modules), model,
                         first_divergence(modules, tolerance))

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelexport import onnxfile, tags
-from modelexport.errors import ExportFailed, UsageError, describe
+from modelexport import modulepath, onnxfile, tags
+from modelexport.errors import ExportFailed, ModelExportError, UsageError, describe
 from modelexport.inference import session
 from modelexport.inputs import InputSpec
-from modelexport.verify.boundaries import boundaries
-from modelexport.verify.divergence import Verification, compare, matched
+from modelexport.verify.boundaries import Boundary, boundaries
+from modelexport.verify.divergence import Gap, Verification, compare, matched
+from modelexport.verify.isolate import run_alone
 
 PROTOBUF_LIMIT = 2**31 - 1  # bytes of one serialized model; a larger one goes by file
 
@@ -40,19 +42,22 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
     # Another exporter names its values otherwise: the candidate's own edges are marked too,
     # and paired with the reference's module by module.
     their_edges = {e.module: e for e in boundaries(other.graph, other.modules, depth)}
-    theirs = values(candidate, [*wanted, *(v for e in their_edges.values() for v in e.outputs)],
-                    _cast(feed, other.graph), optimizations[1])
+    their_feed = _cast(feed, other.graph)
+    theirs = values(candidate, [*wanted, *(v for e in their_edges.values()
+                                           for v in (*e.inputs, *e.outputs))],
+                    their_feed, optimizations[1])
+    pairs = {name: name for name in found if name in theirs}
     for edge in edges:
         lacking = {name: found[name] for name in edge.outputs
-                   if name in found and name not in theirs}
+                   if name in found and name not in pairs}
         if lacking and edge.module in their_edges:
             offered = {name: theirs[name] for name in their_edges[edge.module].outputs
                        if name in theirs and name not in found}
-            for name, their_name in matched(lacking, offered).items():
-                theirs[name] = theirs[their_name]
+            pairs.update(matched(lacking, offered))
     labels = (_label(reference, optimizations[0], optimizations),
               _label(candidate, optimizations[1], optimizations))
-    return compare(edges, model.classes, feed, outputs, found, theirs, tolerance, labels)
+    alone = _Alone(candidate, other, their_edges, found, {**theirs, **their_feed}, pairs)
+    return _compared(edges, model.classes, feed, outputs, found, alone, tolerance, labels)
 
 
 def against_pytorch(path: Path, optimization: str = "all",
@@ -76,11 +81,76 @@ def against_module(model: tags.Tagged, module: Any, feed: dict[str, Any],
 
     edges = boundaries(model.graph, model.modules, depth)
     outputs = [sig.name for sig in model.graph.outputs]
-    wanted = list(dict.fromkeys([*outputs, *(v for e in edges for v in e.outputs)]))
+    wanted = list(dict.fromkeys([*outputs, *(v for e in edges for v in (*e.inputs,
+                                                                         *e.outputs))]))
     theirs = values(model.path, wanted, feed, optimization)
     found = reference.values(module, edges, outputs, feed, theirs)
-    return compare(edges, model.classes, feed, outputs, found, theirs, tolerance,
-                   ("PyTorch", _label(model.path, optimization, ("", optimization))))
+    alone = _Alone(model.path, model, {e.module: e for e in edges}, found,
+                   {**theirs, **feed}, {name: name for name in found if name in theirs})
+    return _compared(edges, model.classes, feed, outputs, found, alone, tolerance,
+                     ("PyTorch", _label(model.path, optimization, ("", optimization))))
+
+
+@dataclass(frozen=True)
+class _Alone:
+    """The candidate's side of a verification: its values, how they pair with the
+    reference's (reference name -> candidate name), and what is needed to run one of its
+    modules alone on the reference's values."""
+
+    path: Path
+    model: tags.Tagged
+    edges: dict[str, Boundary]
+    reference: dict[str, Any]
+    theirs: dict[str, Any]  # its values by its names, its (cast) inputs among them
+    pairs: dict[str, str]
+
+    @property
+    def aligned(self) -> dict[str, Any]:
+        """Its values by the reference's names."""
+        return {ours: self.theirs[their] for ours, their in self.pairs.items()}
+
+    def measured(self, modules: list[str]) -> dict[str, float]:
+        """What each of ``modules`` adds, run alone in the candidate on the reference's
+        values (its own where the reference has none): its outputs' largest gap. A module
+        that cannot run alone is left out: its estimate stands."""
+        if not modules:
+            return {}
+        import numpy as np
+        import onnx
+
+        proto = onnx.load(str(self.path))
+        back = {their: ours for ours, their in self.pairs.items()}
+        fed = {name: (np.asarray(self.reference[back[name]]).astype(value.dtype)
+                      if back.get(name) in self.reference else value)
+               for name, value in self.theirs.items()}
+        found = {}
+        for module in modules:
+            nodes = [i for i, owner in enumerate(self.model.modules)
+                     if module in modulepath.ancestors(owner or "")]
+            outputs = [name for name in self.edges[module].outputs if name in back]
+            try:
+                got = run_alone(proto, nodes, fed, outputs)
+            except ModelExportError:
+                continue
+            found[module] = Gap.worst(Gap.of(self.reference[back[name]], got[name])
+                                      for name in outputs).max_abs
+        return found
+
+
+MEASURED_LIMIT = 64  # modules run alone at most: the first suspects in graph order
+
+
+def _compared(edges: list[Boundary], classes: dict[str, str], feed: dict[str, Any],
+              outputs: list[str], found: dict[str, Any], alone: _Alone, tolerance: float,
+              labels: tuple[str, str]) -> Verification:
+    """The verification, with what each module whose estimate crosses the tolerance adds
+    measured by running it alone."""
+    aligned = alone.aligned
+    estimated = compare(edges, classes, feed, outputs, found, aligned, tolerance, labels)
+    suspects = [m.module for m in estimated.modules
+                if m.added > tolerance and m.module in alone.edges][:MEASURED_LIMIT]
+    return compare(edges, classes, feed, outputs, found, aligned, tolerance, labels,
+                   alone.measured(suspects))
 
 
 def values(path: Path, names: Iterable[str], feed: dict[str, Any], optimization: str
