@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelexport.errors import ModelExportError, describe
+from modelexport.inference import session
 
 
 class NotAlone(ModelExportError):
@@ -16,10 +17,11 @@ class NotAlone(ModelExportError):
 
 
 def run_alone(model: Any, nodes: Sequence[int], feed: Mapping[str, Any],
-              outputs: Sequence[str]) -> dict[str, Any]:
+              outputs: Sequence[str], optimization: str = "all") -> dict[str, Any]:
     """``outputs`` of the nodes at ``nodes`` (indices into ``model``'s graph, an
-    ``onnx.ModelProto``) run in ONNX Runtime on ``feed``: every value they take from other
-    nodes, by name. Initializers and the Constant nodes they read come along."""
+    ``onnx.ModelProto``) run in ONNX Runtime at ``optimization`` on ``feed``: every value
+    they take from other nodes, by name. Initializers and the Constant nodes they read come
+    along."""
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -54,6 +56,7 @@ def run_alone(model: Any, nodes: Sequence[int], feed: Mapping[str, Any],
     proto = onnx.helper.make_model(alone, opset_imports=model.opset_import,
                                    ir_version=model.ir_version)
     options = ort.SessionOptions()
+    options.graph_optimization_level = session.level(optimization)
     options.log_severity_level = 3  # its warnings about what a module alone leaves unused
     try:
         runner = ort.InferenceSession(proto.SerializeToString(), options,

@@ -56,7 +56,8 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
             pairs.update(matched(lacking, offered))
     labels = (_label(reference, optimizations[0], optimizations),
               _label(candidate, optimizations[1], optimizations))
-    alone = _Alone(candidate, other, their_edges, found, {**theirs, **their_feed}, pairs)
+    alone = _Alone(candidate, other, their_edges, found, {**theirs, **their_feed}, pairs,
+                   optimizations[1])
     return _compared(edges, model.classes, feed, outputs, found, alone, tolerance, labels)
 
 
@@ -86,7 +87,8 @@ def against_module(model: tags.Tagged, module: Any, feed: dict[str, Any],
     theirs = values(model.path, wanted, feed, optimization)
     found = reference.values(module, edges, outputs, feed, theirs)
     alone = _Alone(model.path, model, {e.module: e for e in edges}, found,
-                   {**theirs, **feed}, {name: name for name in found if name in theirs})
+                   {**theirs, **feed}, {name: name for name in found if name in theirs},
+                   optimization)
     return _compared(edges, model.classes, feed, outputs, found, alone, tolerance,
                      ("PyTorch", _label(model.path, optimization, ("", optimization))))
 
@@ -103,6 +105,7 @@ class _Alone:
     reference: dict[str, Any]
     theirs: dict[str, Any]  # its values by its names, its (cast) inputs among them
     pairs: dict[str, str]
+    optimization: str
 
     @property
     def aligned(self) -> dict[str, Any]:
@@ -128,8 +131,10 @@ class _Alone:
             nodes = [i for i, owner in enumerate(self.model.modules)
                      if module in modulepath.ancestors(owner or "")]
             outputs = [name for name in self.edges[module].outputs if name in back]
+            if not outputs:
+                continue
             try:
-                got = run_alone(proto, nodes, fed, outputs)
+                got = run_alone(proto, nodes, fed, outputs, self.optimization)
             except ModelExportError:
                 continue
             found[module] = Gap.worst(Gap.of(self.reference[back[name]], got[name])
