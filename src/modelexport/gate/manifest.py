@@ -248,10 +248,15 @@ def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[Fou
                                                          "(random weights)"))
     found = dict(_present(doc, "id", "revision", "seed", "factory", "kwargs"))
     if kind == "local":
-        found["path"] = str(base / doc["path"])
+        folder = base if "package" not in doc else _package_folder(doc["package"])
+        if folder is None:
+            problems.append(here.problem(("source", "package"), f"no installed package "
+                                         f"{doc['package']!r} where the manifest is read"))
+            return None
+        found["path"] = str(folder / doc["path"])
         if not Path(found["path"]).is_dir():
             problems.append(here.problem(("source", "path"), f"no such directory: {doc['path']} "
-                                                             f"(from {base})"))
+                                                             f"(from {folder})"))
     if kind == "factory":
         found["python_path"] = tuple(str(base / p) for p in doc.get("python_path", ["."]))
         missing = _missing_module(doc["factory"].partition(":")[0], found["python_path"])
@@ -267,6 +272,17 @@ def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[Fou
     # Only what the manifest sets is passed on: the defaults live in Source and ModelSpec.
     return Source(kind, model_type=config.pop("model_type", None), config=config, **found,
                   **_present(entry, "model_class", "trust_remote_code"))
+
+
+def _package_folder(name: str) -> Path | None:
+    """The folder of the installed top-level package ``name``, found by its files (none of
+    its code runs), or None."""
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None
 
 
 def _repository(folder: Path) -> Path:
