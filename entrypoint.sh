@@ -49,6 +49,7 @@ case "$mode" in
     for tag in "${tags[@]}"; do
       args+=(--select "$tag")
     done
+    [[ "$(input KEEP-EXPORTS)" == "true" ]] && args+=(--keep "$out/exports")
     [[ "$mode" == "update-baseline" ]] && args+=(--update-baseline)
     [[ "$mode" != "update-baseline" && -n "$(input COMPARE-WITH)" ]] &&
       args+=(--compare-with "$(input COMPARE-WITH)")

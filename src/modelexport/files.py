@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,3 +60,38 @@ def tail(path: Path, size: int) -> bytes:
         length = os.fstat(file.fileno()).st_size
         file.seek(max(length - size, 0))
         return file.read(size)
+
+
+def copy_files(folder: Path, name: str, to: Path) -> list[str]:
+    """Copy the regular files directly inside ``folder/name`` into ``to`` (made if need
+    be), following no link: ``name`` and each file in it are opened without following one,
+    so what a worker wrote cannot point the copy at a file only the copier may read. The
+    names copied; none where ``folder/name`` is no folder."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW
+    try:
+        parent = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return []
+    try:
+        inside = os.open(name, flags | os.O_DIRECTORY, dir_fd=parent)
+    except OSError:  # gone, or a link, or no folder
+        return []
+    finally:
+        os.close(parent)
+    copied = []
+    try:
+        for entry in sorted(os.listdir(inside)):
+            try:
+                source = os.open(entry, flags | os.O_NONBLOCK, dir_fd=inside)
+            except OSError:  # a link, or gone
+                continue
+            with os.fdopen(source, "rb") as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    continue
+                to.mkdir(parents=True, exist_ok=True)
+                with open(to / entry, "wb") as out:
+                    shutil.copyfileobj(file, out, 1 << 20)
+            copied.append(entry)
+    finally:
+        os.close(inside)
+    return copied

@@ -39,10 +39,12 @@ def test_check_then_compare_from_stored_files(tmp_path: Path) -> None:
     baseline = results.load(tmp_path / "baseline.json", kind="baseline")
     assert set(baseline.models) == {"bert", "resnet"}
 
-    # The same results against a baseline 3x faster: a regression, exit 1.
+    # The same results against a baseline 3x faster than their fastest run (every sample
+    # below every measured one, whatever the machine did meanwhile): a regression, exit 1.
     faster = json.loads((tmp_path / "baseline.json").read_text())
     for record in faster["models"].values():
-        record["samples"]["total"] = [t / 3 for t in record["samples"]["total"]]
+        fastest = min(record["samples"]["total"])
+        record["samples"]["total"] = [fastest / (3 + i) for i in range(5)]
     (tmp_path / "fast.json").write_text(json.dumps(faster))
     proc = run_cli("compare", "r.json", "fast.json", "--manifest", "models.yaml", "--report-md",
                "report.md", "--report-json", "report.json", cwd=tmp_path)
@@ -185,3 +187,43 @@ def test_check_finds_the_baseline_beside_the_manifest(tmp_path: Path) -> None:
     again = run_cli("check", str(tmp_path / "models.yaml"), cwd=elsewhere)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.splitlines()[-1] == "modelexport: 1 unchanged"
+
+
+PLANTER = '''
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+
+def build(secret):
+    """A model whose code leaves a link to a file only the runner may read among its
+    exports, for the runner to copy."""
+    export = Path(sys.argv[2]).parent / "export"
+    export.mkdir(exist_ok=True)
+    (export / "leak.txt").symlink_to(secret)
+    return torch.nn.Linear(4, 4), {"input": torch.ones(2, 4)}
+'''
+
+
+def test_keep_copies_each_model_s_files_and_follows_no_link(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)  # as root, the worker runs as nobody and reads the factory here
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    secret.chmod(0o600)
+    (tmp_path / "planter.py").write_text(PLANTER)
+    (tmp_path / "models.yaml").write_text(textwrap.dedent(f"""\
+        defaults: {{repeats: 1, inference: {{runs: 3}}}}
+        models:
+          - {{name: planted, source: {{factory: "planter:build", kwargs: {{secret: {secret}}}}}}}
+        """))
+    proc = run_cli("check", "models.yaml", "--allow-no-baseline", "--keep", "kept",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    kept = tmp_path / "kept" / "planted"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "planted.hierarchy.json", "planted.onnx", "planted.overlay.json",
+        "planted.profile.json"]
+    assert "main_graph" in json.loads((kept / "planted.overlay.json").read_text())
+    assert json.loads((kept / "planted.profile.json").read_text())["settings"]["runs"] == 3

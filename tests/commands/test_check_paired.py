@@ -84,8 +84,12 @@ def test_the_base_from_a_ref_is_measured_beside_the_head_and_compared_in_pairs(r
                                                                                 ) -> None:
     commit = git(repo, "rev-parse", "--short=7", "HEAD~1")
     proc = run_cli("check", "gate/models.yaml", "--against-ref", "HEAD~1",
-                   "--report-json", "report.json", cwd=repo)
+                   "--report-json", "report.json", "--keep", "kept", cwd=repo)
     assert proc.returncode == 1, proc.stderr  # the wider layer: a bigger graph
+    # Both sides' exports kept, each with its sidecar.
+    for folder in ("mlp", "mlp@base"):
+        assert {"mlp.onnx", "mlp.hierarchy.json"} <= {p.name for p in
+                                                      (repo / "kept" / folder).iterdir()}
     assert f"compared with the base ({commit})" in proc.stdout
     assert "mlp: base: " in proc.stdout and "mlp: head: " in proc.stdout  # progress
     document = results.load(repo / "modelexport-out" / "results.json")

@@ -51,6 +51,7 @@ class Args(reporting.ReportArgs):
     against: Path | None
     against_ref: str | None
     compare_with: str | None
+    keep: Path | None
 
     @property
     def baseline_file(self) -> Path:
@@ -75,6 +76,9 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
                        help="write this run's results into the baseline afterwards")
     check.add_argument("--repeats", type=int, metavar="N",
                        help="measured exports per model, for every model (default: manifest)")
+    check.add_argument("--keep", type=Path, metavar="DIR",
+                       help="keep each model's export, sidecar, profile and Model Explorer "
+                       "overlay in DIR/MODEL (the base's in DIR/MODEL@base)")
     check.add_argument("--threshold", type=float, metavar="FRACTION",
                        help="allowed slowdown of the median for every model, e.g. 0.10 "
                        "(default: manifest, else 0.10)")
@@ -111,7 +115,7 @@ def run(args: Args) -> int:
     stop_on_sigterm()
     measure = functools.partial(runner.run_manifest, progress=console.ProgressPrinter(),
                                 pull_request=actions.pull_request(os.environ),
-                                hub_token=_hub_token(secrets))
+                                hub_token=_hub_token(secrets), keep=args.keep)
     try:
         if beside is not None:
             with basetree.opened(beside, loaded, args.select) as base:
@@ -268,7 +272,8 @@ def _refuse_unwritable(args: Args) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY") if actions.in_actions(os.environ) else None
     jsonfile.ensure_writable(("--results", args.results), *args.outputs(),
                              ("--baseline", args.baseline_file if args.update_baseline else None),
-                             ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None))
+                             ("$GITHUB_STEP_SUMMARY", Path(summary) if summary else None),
+                             ("--keep", args.keep / "MODEL" if args.keep else None))
 
 
 def _hub_token(secrets: dict[str, str]) -> str | None:

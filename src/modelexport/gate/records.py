@@ -33,6 +33,7 @@ class Job:
     where: str = ""  # "models.yaml:12": where the model's entry is, for its errors
     inference: Settings | None = None  # profile the export in onnxruntime
     tolerance: float = 1e-4  # of the validated export's parity check
+    keep: bool = False  # write the profile and its Model Explorer overlay beside the export
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
@@ -45,7 +46,7 @@ class Job:
                                                  for name, axes in dynamic.items()},
                    data["where"],
                    Settings(**data["inference"]) if data.get("inference") else None,
-                   data["tolerance"])
+                   data["tolerance"], data["keep"])
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source.to_json(),
@@ -53,7 +54,7 @@ class Job:
                 "opset": self.opset, "repeats": self.repeats, "dynamic": self.dynamic,
                 "where": self.where,
                 "inference": vars(self.inference) if self.inference else None,
-                "tolerance": self.tolerance}
+                "tolerance": self.tolerance, "keep": self.keep}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from modelexport import jsonfile, schemas
+from modelexport import files, jsonfile, schemas
 from modelexport.errors import ModelExportError, describe
 from modelexport.gate import results, sandbox
 from modelexport.gate.basetree import BaseTree
@@ -61,6 +61,7 @@ class Side:
     label: str = ""  # "base" or "head" when measured as a pair
     folder: str = ""  # its folder below the run's; default: the model's name
     cwd: Path | None = None  # where its code runs; None: here
+    keep: bool = False  # its profile and overlay written beside its export, to be kept
 
 
 def _folders(name: str) -> dict[str, str]:
@@ -69,23 +70,24 @@ def _folders(name: str) -> dict[str, str]:
     return {"head": name, "base": f"{name}@base", "pair": f"{name}@pair"}
 
 
-def job_for(spec: ModelSpec, manifest: Path | None = None) -> Job:
+def job_for(spec: ModelSpec, manifest: Path | None = None, keep: bool = False) -> Job:
     """What the worker needs of a manifest entry."""
     where = f"{manifest}:{spec.line}" if manifest else ""
     return Job(spec.name, spec.source, spec.inputs, spec.exporter, spec.opset, spec.repeats,
                spec.dynamic, where, spec.inference.settings if spec.inference else None,
-               spec.tolerance)
+               spec.tolerance, keep)
 
 
 def run_one(spec: ModelSpec, workdir: Path, server: ForkServer,
             on_stage: Callable[[str, float], None], manifest: Path | None = None,
-            hub_token: str | None = None) -> ModelResult:
+            hub_token: str | None = None, keep: bool = False) -> ModelResult:
     """Measure one model in a child process; always returns a record, never raises: what
     goes wrong around the model (a folder gone, a full disk) is its failure too.
     ``on_stage(stage, elapsed)`` is called when the worker reaches a new stage, and every
     ``child.HEARTBEAT_S`` seconds while it does not. The worker, forked by ``server`` as
     its user, runs in a folder of its own below ``workdir``."""
-    (record,) = _measure([Side(spec, manifest)], workdir, server, on_stage, hub_token)
+    (record,) = _measure([Side(spec, manifest, keep=keep)], workdir, server, on_stage,
+                         hub_token)
     return record
 
 
@@ -150,7 +152,8 @@ def _start(side: Side, workdir: Path, server: ForkServer,
     spec = side.spec
     prefix = f"{side.label}: " if side.label else ""
     try:
-        job = replace(job_for(spec, side.manifest), source=_fetched(spec.source, hub_token))
+        job = replace(job_for(spec, side.manifest, side.keep),
+                      source=_fetched(spec.source, hub_token))
         own = workdir / (side.folder or spec.name)
         return Child("modelexport.gate.worker", job.to_json(), own,
                      workdir / f"{side.folder or spec.name}.log",
@@ -248,11 +251,12 @@ Measurement = tuple[ModelSpec, ModelResult, ModelResult | None]  # spec, head, b
 
 def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
         manifest: Path | None = None, hub_token: str | None = None,
-        base: BaseTree | None = None) -> Iterator[Measurement]:
+        base: BaseTree | None = None, keep: Path | None = None) -> Iterator[Measurement]:
     """Yield (spec, record, base record) as each model finishes, so the caller can save as
     it goes; the base record is None where there is no base, or no such model in it. Run as
     root, the workers run as an unprivileged user (``sandbox``); UsageError before the
-    first model where that user cannot run them."""
+    first model where that user cannot run them. ``keep``: each model's export, sidecar,
+    profile and overlay are copied to ``keep/MODEL`` (the base's to ``keep/MODEL@base``)."""
     user = sandbox.account()
     if user is not None:
         everything = [*specs, *(base.manifest.models if base else [])]
@@ -281,15 +285,27 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
                                                cwd=base.cwd),
                                           Path(tmp), server, on_stage, hub_token)
             else:
-                record = run_one(spec, Path(tmp), server, on_stage, manifest, hub_token)
+                record = run_one(spec, Path(tmp), server, on_stage, manifest, hub_token,
+                                 keep is not None)
             failed = [f"{label}{r.error}" for label, r in (("", record), ("base: ", before))
                       if isinstance(r, Failed)]
             outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"
             progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
+            if keep is not None:
+                _keep(Path(tmp), spec.name, keep)
             for folder in _folders(spec.name).values():
                 # Its exports and its code's files: the disk is finite.
                 shutil.rmtree(Path(tmp) / folder, ignore_errors=True)
             yield spec, record, before
+
+
+def _keep(workdir: Path, name: str, keep: Path) -> None:
+    """Copy what the model's workers left (the exports, moved for the paired profile or
+    not) to ``keep``; no link they made is followed."""
+    named = _folders(name)
+    for label in ("head", "base"):
+        if not files.copy_files(workdir / named[label], EXPORT, keep / named[label]):
+            files.copy_files(workdir / named["pair"], label, keep / named[label])
 
 
 class Run(NamedTuple):
@@ -303,7 +319,7 @@ class Run(NamedTuple):
 def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
                  progress: Callable[[Progress], None], shard: Shard | None = None,
                  pull_request: PullRequest | None = None, hub_token: str | None = None,
-                 base: BaseTree | None = None) -> Run:
+                 base: BaseTree | None = None, keep: Path | None = None) -> Run:
     """Run every model (beside its ``base``, where given); the results file is rewritten
     after each one, so an interrupted run keeps what finished. ``hub_token`` fetches hub
     models (``sandbox.seal`` took it out of the environment)."""
@@ -313,7 +329,8 @@ def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
     results_path.parent.mkdir(parents=True, exist_ok=True)
     with jsonfile.exclusive(results_path):
         unsaved = _save(results_path, document)
-        for spec, record, before in run(specs, progress, manifest.path, hub_token, base):
+        for spec, record, before in run(specs, progress, manifest.path, hub_token, base,
+                                        keep):
             document = document.with_model(spec.name, record, before)
             unsaved = _save(results_path, document)
     return Run(document, unsaved)

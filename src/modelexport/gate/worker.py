@@ -94,7 +94,7 @@ class Measurement:
         """The record of every export so far, with the inference profile the job asks for."""
         onnx_bytes = sum(p.stat().st_size for p in self.output.parent.iterdir()
                          if not p.name.endswith(".json"))
-        latency = _profile(self.output, self.job.inference, self.stage) \
+        latency = _profile(self.output, self.job.inference, self.stage, self.job.keep) \
             if self.job.inference else None
         record = self.warmup.sidecar
         return Measured(
@@ -125,15 +125,22 @@ def serve(job: Job, stage: Callable[[str], object], folder: Path, commands: IO[s
     return None
 
 
-def _profile(output: Path, settings: Settings, stage: Callable[[str], object]) -> Latency:
-    """The export in onnxruntime, as ``modelexport profile`` runs it."""
-    from modelexport.inference import session
+def _profile(output: Path, settings: Settings, stage: Callable[[str], object], keep: bool
+             ) -> Latency:
+    """The export in onnxruntime, as ``modelexport profile`` runs it; ``keep``: its JSON and
+    Model Explorer overlay written beside the export, as ``profile --json --model-explorer``
+    writes them."""
+    from modelexport.inference import overlay, session
 
     stage(f"inference {settings.runs} runs")
     try:
-        found, _ = session.run(output, settings)
+        found, model = session.run(output, settings)
     except ModelExportError as exc:
         raise ModelExportError(f"inference profile: {exc}") from exc
+    if keep:
+        jsonfile.write_atomic(output.with_suffix(".profile.json"), found.to_json())
+        jsonfile.write_atomic(output.with_suffix(".overlay.json"), overlay.overlay(
+            found, model.graph.nodes, model.graph.name or "<main>"))
     return Latency.of(found)
 
 
