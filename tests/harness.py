@@ -182,3 +182,25 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+# A model whose second module is traced otherwise than it runs: what a branch on
+# torch.jit.is_tracing() does. Its TorchScript export fails parity in module `1`.
+TRACED_OTHERWISE = '''
+import torch
+from torch import nn
+
+
+class Bad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        return y * 1.01 if torch.jit.is_tracing() else y  # traced otherwise than it runs
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 4), Bad()), {"input": torch.ones(2, 4)}
+'''

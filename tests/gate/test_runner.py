@@ -17,7 +17,7 @@ from modelexport.gate.records import Failed, Measured
 from modelexport.gate.runner import Progress
 from modelexport.gate.spawn import ForkServer
 
-from harness import outside_actions
+from harness import TRACED_OTHERWISE, outside_actions
 
 pytestmark = pytest.mark.export
 
@@ -176,24 +176,6 @@ def test_a_model_whose_folder_vanishes_fails_alone_and_the_next_is_measured(
     assert "Traceback" not in proc.stderr
 
 
-TRACED_OTHERWISE = '''
-import torch
-from torch import nn
-
-
-class Bad(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(4, 4)
-
-    def forward(self, x):
-        y = self.lin(x)
-        return y * 1.01 if torch.jit.is_tracing() else y  # traced otherwise than it runs
-
-
-def build():
-    return nn.Sequential(nn.Linear(4, 4), Bad()), {"input": torch.ones(2, 4)}
-'''
 
 
 def test_a_parity_failure_names_its_module_within_the_manifest_s_tolerance(workspace: Path
