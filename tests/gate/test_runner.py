@@ -195,4 +195,7 @@ def test_a_parity_failure_names_its_module_within_the_manifest_s_tolerance(works
     strict, loose = found["strict"], found["loose"]
     assert isinstance(strict, Failed) and isinstance(loose, Measured)
     assert "first divergence: `1` (adds" in strict.error
+    # The results keep every module's gap, and read back.
+    assert strict.divergence is not None and strict.divergence["first_divergence"] == "1"
+    assert results.load(workspace / "results.json").models["strict"] == strict
     assert loose.validation is not None and loose.validation.parity.tolerance == 0.1

@@ -106,7 +106,8 @@ def run(args: Args) -> int:
 
 
 def _optimizations(args: Args) -> tuple[str, str]:
-    """The two levels; UsageError where the arguments ask for nothing to compare."""
+    """The two optimization levels; UsageError for a file that is not there or a value
+    out of its range."""
     for path in (args.model, args.against):
         if path is not None and not path.is_file():
             raise UsageError(f"{path}: no such file")

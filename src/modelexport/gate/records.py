@@ -118,10 +118,12 @@ class Failed:
 
     error: str
     wall_s: float = 0.0
+    divergence: dict[str, Any] | None = None  # a failed parity check, module by module
     status: Literal["failed"] = field(default="failed", init=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "error": self.error, "wall_s": self.wall_s}
+        found = {"status": self.status, "error": self.error, "wall_s": self.wall_s}
+        return {**found, "divergence": self.divergence} if self.divergence else found
 
 
 ModelResult = Measured | Failed
@@ -130,7 +132,7 @@ ModelResult = Measured | Failed
 def model_result_from_json(data: dict[str, Any]) -> ModelResult:
     """From a record that passed the results schema."""
     if data["status"] != "ok":
-        return Failed(data["error"], data["wall_s"])
+        return Failed(data["error"], data["wall_s"], data.get("divergence"))
     return Measured(
         samples=data["samples"], load_s=data["load_s"], download_s=data["download_s"],
         peak_rss_bytes=data["peak_rss_bytes"], onnx_bytes=data["onnx_bytes"],

@@ -35,6 +35,7 @@ from modelexport.gate.latency import Latency
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
 from modelexport.inference.records import Settings
+from modelexport.verify.divergence import Diverged
 
 EXPORT = "export"  # the folder below the worker's own where its exports go
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -188,7 +189,9 @@ def main(argv: list[str]) -> NoReturn:
                        lambda answer: replies.write(answer + "\n"))
     except Exception as exc:  # reported as this model's failure, with its own words
         where = f"{job.where}: " if job.where else ""
-        result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000])
+        result = Failed(f"{where}{type(exc).__name__}: {exc}".strip()[:2000],
+                        divergence=exc.verification.to_json()
+                        if isinstance(exc, Diverged) else None)
     exit_with(result_file, result.to_json() if result is not None else None)
 
 

@@ -43,6 +43,7 @@ from modelexport.sidecar import (
 )
 from modelexport.sources import Source, load
 from modelexport.verify import checker, parity
+from modelexport.verify.divergence import Diverged, Verification
 
 log = logging.getLogger(__name__)
 
@@ -209,31 +210,30 @@ def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
                               f"{problems[0]}")
     parity = record.validation.parity
     if parity is not None and not parity.passed:
-        raise ExportFailed(
-            f"{run.source.label}: onnxruntime output differs from PyTorch by "
-            f"{parity.max_abs_diff:.3g} (> {parity.tolerance:g}){_where(run)}; files kept: "
-            f"{run.output}"
-        )
+        message = (f"{run.source.label}: onnxruntime output differs from PyTorch by "
+                   f"{parity.max_abs_diff:.3g} (> {parity.tolerance:g})")
+        found = _module_by_module(run)
+        first = found.first if found else None
+        if first is not None:
+            message += (f"; first divergence: {code(first.module)} (adds {first.added:.1e} "
+                        f"max abs; its inputs carried {first.inputs.max_abs:.1e}; "
+                        "`modelexport verify` shows every module)")
+        message += f"; files kept: {run.output}"
+        raise ExportFailed(message) if found is None else Diverged(message, found)
     return ExportResult(run.output, sidecar_file, record)
 
 
-def _where(run: _Run) -> str:
-    """The module where a failed parity check starts, compared module by module on the
-    traced inputs: '; first divergence: ...', or '' where none is found."""
+def _module_by_module(run: _Run) -> Verification | None:
+    """A failed parity check compared module by module on the traced inputs, to say where
+    the gap starts; None where that comparison fails (the failure stands without it)."""
     from modelexport.verify.run import against_module
 
     try:
-        found = against_module(tags.read(run.output), run.model,
-                               {k: v.numpy() for k, v in run.tensors.items()},
-                               tolerance=run.options.tolerance)
-    except ModelExportError:  # the comparison only explains: the failure stands without it
-        return ""
-    first = found.first
-    if first is None:
-        return ""
-    return (f"; first divergence: {code(first.module)} (adds {first.added:.1e} max abs; its "
-            f"inputs carried {first.inputs.max_abs:.1e}; `modelexport verify` shows every "
-            "module)")
+        return against_module(tags.read(run.output), run.model,
+                              {k: v.numpy() for k, v in run.tensors.items()},
+                              tolerance=run.options.tolerance)
+    except ModelExportError:
+        return None
 
 
 def _export_graph(run: _Run, scratch: Path | None) -> tuple[ExportedGraph, Fallback | None]:

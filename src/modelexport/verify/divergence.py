@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelexport import modulepath
+from modelexport.errors import ExportFailed
 from modelexport.verify.boundaries import Boundary
 
 SCHEMA = "modelexport/verify/1"
@@ -67,6 +68,14 @@ class Gap:
 
 
 NONE = Gap(0.0, 0.0, 1.0)
+
+
+class Diverged(ExportFailed):
+    """A parity check that failed, with its module-by-module comparison."""
+
+    def __init__(self, message: str, verification: Verification) -> None:
+        super().__init__(message)
+        self.verification = verification
 
 
 @dataclass(frozen=True)
