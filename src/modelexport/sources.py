@@ -155,15 +155,17 @@ def load(source: Source) -> LoadedModel:
     """Instantiate the model in eval mode. Hub downloads are timed apart from the load."""
     try:
         import torch
-
-        if source.kind == "factory":  # a plain module: transformers costs 0.4-2 s to import
-            torch.manual_seed(source.seed)
-            model, examples = _from_factory(source)
-            model.eval()
-            return LoadedModel(model=model, config=None, download_s=0.0, examples=examples)
-        import transformers
     except ImportError as exc:
         raise MissingExtraError(exc.name or "torch") from exc
+    if source.kind == "factory":  # a plain module: transformers costs 0.4-2 s to import
+        torch.manual_seed(source.seed)
+        model, examples = _from_factory(source)
+        model.eval()
+        return LoadedModel(model=model, config=None, download_s=0.0, examples=examples)
+    try:
+        import transformers
+    except ImportError as exc:
+        raise MissingExtraError(exc.name or "transformers") from exc
 
     auto_class = getattr(transformers, source.model_class, None)
     if auto_class is None or not hasattr(auto_class, "from_pretrained"):

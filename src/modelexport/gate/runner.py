@@ -301,11 +301,15 @@ def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
 
 def _keep(workdir: Path, name: str, keep: Path) -> None:
     """Copy what the model's workers left (the exports, moved for the paired profile or
-    not) to ``keep``; no link they made is followed."""
+    not) to ``keep``; no link they made is followed. A copy that fails (a full disk) is
+    said, and the run goes on: the measurement stands without it."""
     named = _folders(name)
-    for label in ("head", "base"):
-        if not files.copy_files(workdir / named[label], EXPORT, keep / named[label]):
-            files.copy_files(workdir / named["pair"], label, keep / named[label])
+    try:
+        for label in ("head", "base"):
+            if not files.copy_files(workdir / named[label], EXPORT, keep / named[label]):
+                files.copy_files(workdir / named["pair"], label, keep / named[label])
+    except OSError as exc:
+        log.warning("%s: not kept in %s (%s)", name, keep, exc.strerror or exc)
 
 
 class Run(NamedTuple):
