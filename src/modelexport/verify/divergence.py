@@ -1,6 +1,7 @@
 """Where two runs of one tagged graph part: per module, how far its results are from the
 reference's, how much of that its inputs already carried, and the first module that adds
-more than the tolerance by itself. Pure: arrays in, records out (numpy, no onnxruntime).
+more than the tolerance by itself. Pure: arrays in, records out (numpy, imported only where
+arrays are compared: the records are read where it is not installed; no onnxruntime).
 
 What a module added is measured where it was run alone on the reference's values (the
 caller does that for the modules whose estimate crosses the tolerance), else estimated: its
@@ -15,8 +16,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from modelexport import modulepath
 from modelexport.errors import ExportFailed
@@ -35,6 +34,8 @@ class Gap:
 
     @classmethod
     def of(cls, reference: Any, candidate: Any) -> Gap:
+        import numpy as np  # here: the records above are read where numpy is not installed
+
         want = np.asarray(reference, dtype=np.float64)
         got = np.asarray(candidate, dtype=np.float64)
         if want.shape != got.shape:
@@ -180,6 +181,8 @@ def matched(wanted: Mapping[str, Any], offered: Mapping[str, Any]) -> dict[str, 
     """Each wanted value to an offered one of its shape, the closest where several have it,
     each offered value used once: how values are paired across two runs that name them
     differently (PyTorch's module outputs, another exporter's graph)."""
+    import numpy as np
+
     free = dict(offered)
     pairs = {}
     for name, value in wanted.items():
