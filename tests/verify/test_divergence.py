@@ -70,7 +70,7 @@ def test_a_value_the_candidate_lacks_is_said_and_left_out() -> None:
     found = compare(EDGES, CLASSES, ["ids"], ["y"], REFERENCE, candidate, 1e-3)
     attn = next(m for m in found.modules if m.module == "block.attn")
     assert attn.compared == 0 and attn.missing == ("a",)
-    assert "1 module output(s) compared without them: a;" in rendered.missing(found)
+    assert "1 module output(s) compared without them: `a`;" in rendered.missing(found)
     mlp = next(m for m in found.modules if m.module == "block.mlp")
     assert mlp.blind == 1  # takes a, which one run lacks
 
@@ -98,3 +98,10 @@ def test_a_measured_addition_replaces_the_estimate_and_is_shown_as_such() -> Non
     assert found.first is not None and found.first.module == "block.attn"
     rows = {line.split()[0]: line for line in rendered.as_text(found).splitlines()[2:-2]}
     assert rows["mlp"].endswith(" 2.0e-02") and rows["attn"].endswith("~1.0e-02")
+
+
+def test_value_names_from_the_file_reach_markdown_only_as_code() -> None:
+    edges = [Boundary("m", 0, ("x",), ("<img src=x>|y",))]
+    found = compare(edges, {}, ["x"], [], {"<img src=x>|y": np.ones(2)}, {}, 1e-3)
+    assert "`<img src=x>\\|y`" in rendered.as_markdown(found)
+    assert "<img src=x>|y" not in rendered.as_markdown(found)

@@ -24,7 +24,6 @@ from modelexport import inputs as inputs_mod
 from modelexport import sidecar as sidecar_mod
 from modelexport import tags
 from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError, describe
-from modelexport.escape import code
 from modelexport.htp import dynamo, naming, torchscript
 from modelexport.htp.graph import ExportedGraph
 from modelexport.htp.options import EXPORTERS, PHASES, ExportOptions
@@ -215,9 +214,7 @@ def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
         found = _module_by_module(run)
         first = found.first if found else None
         if first is not None:
-            message += (f"; first divergence: {code(first.module)} (adds {first.added:.1e} "
-                        f"max abs; its inputs carried {first.inputs.max_abs:.1e}; "
-                        "`modelexport verify` shows every module)")
+            message += f"; {first.said_first()}; `modelexport verify` shows every module)"
         message += f"; files kept: {run.output}"
         raise ExportFailed(message) if found is None else Diverged(message, found)
     return ExportResult(run.output, sidecar_file, record)

@@ -9,20 +9,16 @@ from typing import Any
 
 from modelexport import modulepath
 from modelexport.escape import code
-from modelexport.verify.divergence import Gap, ModuleGap, Verification
-
-
-def _number(value: float) -> str:
-    return "mismatch" if math.isinf(value) else f"{value:.1e}"
+from modelexport.verify.divergence import Gap, ModuleGap, Verification, number
 
 
 def _gap(gap: Gap) -> tuple[str, str, str]:
-    return _number(gap.max_abs), _number(gap.max_rel), f"{gap.cosine:.6f}"
+    return number(gap.max_abs), number(gap.max_rel), f"{gap.cosine:.6f}"
 
 
 def _cells(module: ModuleGap) -> tuple[str, ...]:
-    added = _number(module.added)
-    return (*_gap(module.outputs), _number(module.inputs.max_abs),
+    added = number(module.added)
+    return (*_gap(module.outputs), number(module.inputs.max_abs),
             added if module.measured is not None else f"~{added}")
 
 
@@ -30,26 +26,22 @@ def verdict(found: Verification) -> str:
     """One line: the first divergence, or why there is none."""
     tolerance = f"{found.tolerance:g} max abs"
     if found.first is not None:
-        first = found.first
-        how = "run alone on the reference's values" if first.measured is not None else \
-            "estimated"
-        return (f"first divergence: {code(first.module)} (adds {_number(first.added)} max "
-                f"abs, {how}; its inputs carried {_number(first.inputs.max_abs)}; tolerance "
-                f"{tolerance})")
+        return f"{found.first.said_first()}; tolerance {tolerance})"
     if found.within:
         worst = max(found.modules, key=lambda m: m.outputs.max_abs, default=None)
         where = f", largest at {code(worst.module)}" if worst and worst.outputs.max_abs else ""
-        return (f"within tolerance ({tolerance}): outputs {_number(found.outputs.max_abs)}"
+        return (f"within tolerance ({tolerance}): outputs {number(found.outputs.max_abs)}"
                 f"{where}")
     ranked = found.ranked
-    most = f"; most added by {code(ranked[0].module)} ({_number(ranked[0].added)})" \
+    most = f"; most added by {code(ranked[0].module)} ({number(ranked[0].added)})" \
         if ranked and ranked[0].added else ""
-    return (f"beyond tolerance ({tolerance}: outputs {_number(found.outputs.max_abs)}), but "
+    return (f"beyond tolerance ({tolerance}: outputs {number(found.outputs.max_abs)}), but "
             f"no module adds that much alone: the gap grows module by module{most}")
 
 
 def missing(found: Verification) -> str:
-    """A line on the values one run lacks, or ''."""
+    """A line on the values one run lacks, or ''. Their names come from the file: each in
+    a code span, as module names are."""
     lacking = sorted({name for m in found.modules for name in m.missing})
     blind = sum(1 for m in found.modules if m.blind)
     if not lacking and not blind:
@@ -57,7 +49,7 @@ def missing(found: Verification) -> str:
     said = []
     if lacking:
         said.append(f"{len(lacking)} module output(s) compared without them: "
-                    f"{', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}")
+                    f"{', '.join(map(code, lacking[:3]))}{', ...' if len(lacking) > 3 else ''}")
     if blind:
         said.append(f"{blind} module(s) take such a value, taken as exact")
     return ("values one run does not have (made otherwise by a conversion or another "

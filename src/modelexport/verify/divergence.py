@@ -19,6 +19,7 @@ from typing import Any
 
 from modelexport import modulepath
 from modelexport.errors import ExportFailed
+from modelexport.escape import code
 from modelexport.verify.boundaries import Boundary
 
 SCHEMA = "modelexport/verify/1"
@@ -71,6 +72,12 @@ class Gap:
 NONE = Gap(0.0, 0.0, 1.0)
 
 
+def number(value: float) -> str:
+    """A gap as the reports write it: a shape mismatch or a NaN the reference lacks is
+    ``mismatch``."""
+    return "mismatch" if math.isinf(value) else f"{value:.1e}"
+
+
 class Diverged(ExportFailed):
     """A parity check that failed, with its module-by-module comparison."""
 
@@ -101,6 +108,15 @@ class ModuleGap:
         if math.isinf(self.outputs.max_abs):
             return math.inf
         return max(self.outputs.max_abs - self.inputs.max_abs, 0.0)
+
+    def said_first(self) -> str:
+        """The clause that names it as the first divergence, as ``verify`` and a failed
+        parity check both say it: ``first divergence: `M` (adds ...; its inputs carried
+        ...`` (the caller closes the parenthesis)."""
+        how = "run alone on the reference's values" if self.measured is not None else \
+            "estimated"
+        return (f"first divergence: {code(self.module)} (adds {number(self.added)} max abs, "
+                f"{how}; its inputs carried {number(self.inputs.max_abs)}")
 
     def to_json(self) -> dict[str, Any]:
         added = self.added
