@@ -31,12 +31,6 @@ def source_of(model: Tagged) -> sources.Source:
     return sidecar.read(beside).source
 
 
-def load(source: sources.Source) -> Any:
-    """The PyTorch model, loaded as the export loaded it (random weights built from a
-    config come back with the export's seed)."""
-    return sources.load(source).model
-
-
 def values(module: Any, edges: Sequence[Boundary], graph_outputs: Sequence[str],
            feed: Mapping[str, np.ndarray], onnx: Mapping[str, np.ndarray]
            ) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelexport import modulepath, onnxfile, tags
+from modelexport import modulepath, onnxfile, sources, tags
 from modelexport.errors import ExportFailed, ModelExportError, UsageError, describe
 from modelexport.inference import session
 from modelexport.inputs import InputSpec
@@ -33,8 +33,7 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
     model = tags.read(reference, whole=True)
     edges = boundaries(model.graph, model.modules, depth)
     outputs = [sig.name for sig in model.graph.outputs]
-    wanted = list(dict.fromkeys([*outputs, *(v for e in edges for v in (*e.inputs,
-                                                                         *e.outputs))]))
+    wanted = _crossing(outputs, edges)
     feed = session.feeds(model, overrides or [], seed)
     other = model if candidate == reference else tags.read(candidate)
     _same_model(model, other)
@@ -43,9 +42,8 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
     # and paired with the reference's module by module.
     their_edges = {e.module: e for e in boundaries(other.graph, other.modules, depth)}
     their_feed = _cast(feed, other.graph)
-    theirs = values(candidate, [*wanted, *(v for e in their_edges.values()
-                                           for v in (*e.inputs, *e.outputs))],
-                    their_feed, optimizations[1])
+    theirs = values(candidate, [*wanted, *_crossing([], their_edges.values())], their_feed,
+                    optimizations[1])
     pairs = {name: name for name in found if name in theirs}
     for edge in edges:
         lacking = {name: found[name] for name in edge.outputs
@@ -54,8 +52,9 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
             offered = {name: theirs[name] for name in their_edges[edge.module].outputs
                        if name in theirs and name not in found}
             pairs.update(matched(lacking, offered))
-    labels = (_label(reference, optimizations[0], optimizations),
-              _label(candidate, optimizations[1], optimizations))
+    levels = optimizations[0] != optimizations[1]  # said only where they differ
+    labels = (_label(reference, optimizations[0], levels),
+              _label(candidate, optimizations[1], levels))
     alone = _Alone(candidate, other, their_edges, found, {**theirs, **their_feed}, pairs,
                    optimizations[1])
     return _compared(edges, model.classes, feed, outputs, found, alone, tolerance, labels)
@@ -64,14 +63,16 @@ def verify(reference: Path, candidate: Path, optimizations: tuple[str, str] = ("
 def against_pytorch(path: Path, optimization: str = "all",
                     overrides: list[InputSpec] | None = None, seed: int = 0,
                     depth: int | None = None, tolerance: float = 1e-4) -> Verification:
-    """The export run beside the PyTorch model it came from (its sidecar names it), on the
+    """The export run beside the PyTorch model it came from (its sidecar names it; loaded
+    as the export loaded it, a config's random weights with the export's seed), on the
     export's inputs, each module's gap (to ``depth``)."""
     from modelexport.verify import reference
 
     model = tags.read(path, whole=True)
     source = reference.source_of(model)
     feed = session.feeds(model, overrides or [], seed)
-    return against_module(model, reference.load(source), feed, optimization, depth, tolerance)
+    return against_module(model, sources.load(source).model, feed, optimization, depth,
+                          tolerance)
 
 
 def against_module(model: tags.Tagged, module: Any, feed: dict[str, Any],
@@ -82,15 +83,13 @@ def against_module(model: tags.Tagged, module: Any, feed: dict[str, Any],
 
     edges = boundaries(model.graph, model.modules, depth)
     outputs = [sig.name for sig in model.graph.outputs]
-    wanted = list(dict.fromkeys([*outputs, *(v for e in edges for v in (*e.inputs,
-                                                                         *e.outputs))]))
-    theirs = values(model.path, wanted, feed, optimization)
+    theirs = values(model.path, _crossing(outputs, edges), feed, optimization)
     found = reference.values(module, edges, outputs, feed, theirs)
     alone = _Alone(model.path, model, {e.module: e for e in edges}, found,
                    {**theirs, **feed}, {name: name for name in found if name in theirs},
                    optimization)
     return _compared(edges, model.classes, feed, outputs, found, alone, tolerance,
-                     ("PyTorch", _label(model.path, optimization, ("", optimization))))
+                     ("PyTorch", _label(model.path, optimization, True)))
 
 
 @dataclass(frozen=True)
@@ -237,5 +236,11 @@ def _cast(feed: dict[str, Any], graph: onnxfile.Skeleton) -> dict[str, Any]:
     return cast
 
 
-def _label(path: Path, optimization: str, both: tuple[str, str]) -> str:
-    return f"{path.name} (ORT {optimization})" if both[0] != both[1] else path.name
+def _label(path: Path, optimization: str, level: bool) -> str:
+    return f"{path.name} (ORT {optimization})" if level else path.name
+
+
+def _crossing(outputs: list[str], edges: Iterable[Boundary]) -> list[str]:
+    """The graph's outputs and every value that crosses a module's edge, once each."""
+    return list(dict.fromkeys([*outputs, *(v for e in edges for v in (*e.inputs,
+                                                                       *e.outputs))]))
