@@ -99,5 +99,6 @@ def test_where_inference_moved_shows_for_the_models_whose_latency_moved() -> Non
     assert "| | model | base | head | Δ median pair | p | why |" in markdown
     assert "| module (own time) | base ms | head ms | Δ ms |" in markdown
     assert report.terminal([steady], [], "base").startswith("model  verdict    base  head")
+    assert "Δ median pair" in report.terminal([steady], [], "base").splitlines()[0]
     assert json.loads(report.as_json([steady], [], "abc1234"))["compared_with"] == {
         "kind": "base", "label": "abc1234"}

@@ -79,7 +79,7 @@ DELTA = {"baseline": "Δ median", "base": "Δ median pair"}
 def terminal(verdicts: list[Verdict], notes: list[str], against: str = "baseline") -> str:
     """``against``: what the verdicts compared with ("baseline", or "base" when measured
     beside the pull request's base)."""
-    rows = [("model", "verdict", against, NOW[against], "delta", "p", "why")]
+    rows = [("model", "verdict", against, NOW[against], DELTA[against], "p", "why")]
     rows += [(printable(v.name), v.outcome.value, _seconds(v.baseline_s),
               _seconds(v.current_s), _delta(v), _p(v), printable(_why(v))) for v in verdicts]
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
