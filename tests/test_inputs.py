@@ -84,3 +84,16 @@ def test_same_seed_same_tensors() -> None:
     specs = inputs.default_specs(Text(), TextConfig())
     assert torch.equal(inputs.make(specs, 7)["input_ids"], inputs.make(specs, 7)["input_ids"])
     assert not torch.equal(inputs.make(specs, 7)["input_ids"], inputs.make(specs, 8)["input_ids"])
+
+
+def test_nested_names_become_the_arguments_a_forward_takes() -> None:
+    flat = {"input_ids": 1, "past_key_values.1.value": 4, "past_key_values.0.key": 2,
+            "past_key_values.0.value": 3, "past_key_values.1.key": 5}
+    assert inputs.nested(flat) == {
+        "input_ids": 1,
+        "past_key_values": [{"key": 2, "value": 3}, {"value": 4, "key": 5}],
+    }
+
+
+def test_names_without_an_entry_index_stay_flat() -> None:
+    assert inputs.nested({"a.b": 1, "a": 2}) == {"a.b": 1, "a": 2}

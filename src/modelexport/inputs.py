@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +232,26 @@ def default_specs(
     if not specs:
         raise UsageError("no inputs: pass --input NAME=SHAPE:DTYPE")
     return specs
+
+
+_ENTRY = re.compile(r"^(?P<argument>[A-Za-z_]\w*)\.(?P<index>\d+)\.(?P<field>\w+)$")
+
+
+def nested(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat input names as a forward takes its arguments: ``past_key_values.0.key`` is the
+    ``key`` of entry 0 of the list ``past_key_values``; other names stay as they are. The
+    graph, the sidecar and onnxruntime use the flat names."""
+    found: dict[str, Any] = {}
+    for name, value in values.items():
+        match = _ENTRY.match(name)
+        if match is None:
+            found[name] = value
+            continue
+        entries = found.setdefault(match["argument"], [])
+        index = int(match["index"])
+        entries.extend({} for _ in range(index + 1 - len(entries)))
+        entries[index][match["field"]] = value
+    return found
 
 
 def specs_of(tensors: dict[str, torch.Tensor]) -> list[InputSpec]:

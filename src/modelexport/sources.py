@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from modelexport import kvcache
 from modelexport.errors import ExportFailed, MissingExtraError, UsageError, describe, first_line
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Source:
     factory: str | None = None  # "pkg.module:function"
     kwargs: dict[str, Any] = field(default_factory=dict)  # the factory's arguments
     python_path: tuple[str, ...] = ()  # folders the factory's imports resolve from
+    task: str | None = None  # kvcache.TASK: called with its KV cache; None: its own forward
 
     @property
     def label(self) -> str:
@@ -124,11 +126,12 @@ def from_cli(
     trust_remote_code: bool,
     factory: str | None = None,
     python_path: tuple[str, ...] = (),
+    task: str | None = None,
 ) -> Source:
     """Build a Source from ``export`` arguments: MODEL is a directory or a hub id;
     ``--config`` gives a config's overrides or a factory's keyword arguments."""
-    common = Source("local", seed=seed, model_class=model_class or Source.model_class,
-                    trust_remote_code=trust_remote_code)
+    common = Source("local", seed=seed, model_class=model_class or class_for(task),
+                    trust_remote_code=trust_remote_code, task=task)
     if sum(map(bool, (model, model_type, factory))) > 1:
         raise UsageError("give one of MODEL, --model-type or --factory")
     if model_type:
@@ -151,8 +154,21 @@ def from_cli(
     return replace(common, kind="hub", id=model, revision=revision)
 
 
+def class_for(task: str | None) -> str:
+    """The transformers Auto class a task loads when none is named."""
+    return "AutoModelForCausalLM" if task == kvcache.TASK else Source.model_class
+
+
 def load(source: Source) -> LoadedModel:
-    """Instantiate the model in eval mode. Hub downloads are timed apart from the load."""
+    """Instantiate the model in eval mode, called as its task deploys it. Hub downloads are
+    timed apart from the load."""
+    loaded = _load(source)
+    if source.task == kvcache.TASK:
+        kvcache.attach(loaded.model, source.label)
+    return loaded
+
+
+def _load(source: Source) -> LoadedModel:
     try:
         import torch
     except ImportError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 from modelexport.commands import Subcommands, subcommand
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.htp.options import REQUESTABLE, Exporter, ExportOptions
+from modelexport.kvcache import TASKS
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Args:
     python_path: list[str]
     config: list[str]
     model_class: str | None
+    task: str | None
     seed: int
     trust_remote_code: bool
     exporter: Exporter
@@ -56,6 +58,10 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
                         "--factory (repeatable)")
     source.add_argument("--model-class",
                         help="transformers Auto class to instantiate (default: AutoModel)")
+    source.add_argument("--task", choices=TASKS,
+                        help="how the model is called: text-generation-with-past exports a "
+                        "decoder with its KV cache as inputs and outputs (dynamo; loads "
+                        "AutoModelForCausalLM unless --model-class says otherwise)")
     source.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
     source.add_argument("--trust-remote-code", action="store_true",
                         help="allow the model's own Python code from the hub to run")
@@ -90,7 +96,7 @@ def run(args: Args) -> int:
     source = sources.from_cli(
         args.model, model_type=args.model_type, config=args.config, revision=args.revision,
         seed=args.seed, model_class=args.model_class, trust_remote_code=args.trust_remote_code,
-        factory=args.factory, python_path=tuple(args.python_path),
+        factory=args.factory, python_path=tuple(args.python_path), task=args.task,
     )
     specs = tuple(inputs.parse_spec(text) for text in args.input)
     if args.static and args.dynamic:
@@ -117,6 +123,8 @@ def run(args: Args) -> int:
     )
     parity = result.sidecar.validation.parity
     if parity is not None:
-        print(f"validated: onnx.checker ok, onnxruntime max abs diff {parity.max_abs_diff:.2g}")
+        how = " over generation" if args.task else ""
+        print(f"validated: onnx.checker ok, onnxruntime max abs diff{how} "
+              f"{parity.max_abs_diff:.2g}")
     print(f"sidecar: {result.sidecar_path}")
     return 0

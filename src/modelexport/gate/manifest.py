@@ -22,7 +22,7 @@ from modelexport.gate.metric import Rule
 from modelexport.htp.options import Exporter
 from modelexport.inference.records import Settings
 from modelexport.inputs import Axes, InputSpec
-from modelexport.sources import Source, SourceKind
+from modelexport.sources import Source, SourceKind, class_for
 from modelexport.yamlfile import Found, Located, Problem, ProblemsFound
 
 SOURCE_KINDS: dict[str, SourceKind] = {"id": "hub", "path": "local", "config": "config",
@@ -270,8 +270,10 @@ def _source(entry: dict[str, Any], here: Located, base: Path, problems: list[Fou
                     f"({root}): code from there is imported and run by the gate"))
     config = dict(doc.get("config", {}))
     # Only what the manifest sets is passed on: the defaults live in Source and ModelSpec.
+    task = entry.get("task")
     return Source(kind, model_type=config.pop("model_type", None), config=config, **found,
-                  **_present(entry, "model_class", "trust_remote_code"))
+                  model_class=entry.get("model_class", class_for(task)), task=task,
+                  **_present(entry, "trust_remote_code"))
 
 
 def _package_folder(name: str) -> Path | None:

@@ -18,6 +18,7 @@ from modelexport.htp import wire
 from modelexport.htp.project import GraphNode, Resolver, dynamo_resolver
 from modelexport.htp.trace import CallTree
 from modelexport.htp.wire import Shape
+from modelexport.inputs import nested
 
 # Below this the exporter runs the ONNX version converter, which drops every node's
 # metadata: no node of the export would keep its tag.
@@ -80,10 +81,11 @@ def export(
     # One Dim object per dimension name: inputs that share a name share a size.
     dims = {name: torch.export.Dim(name) for axes_of in axes.values() for name in axes_of.values()}
     shapes = {name: {axis: dims[dim] for axis, dim in axes.get(name, {}).items()} or None
-              for name in inputs} | dict.fromkeys(constants)
+              for name in inputs}
     program = torch.onnx.export(
-        model, (), kwargs={**inputs, **constants}, dynamo=True, opset_version=opset, verbose=False,
-        external_data=external_data, dynamic_shapes=shapes if axes else None,
+        model, (), kwargs={**nested(inputs), **constants}, dynamo=True, opset_version=opset,
+        verbose=False, external_data=external_data,
+        dynamic_shapes=nested(shapes) | dict.fromkeys(constants) if axes else None,
     )
     assert program is not None  # no file was given: the program is returned
     return DynamoGraph(program, external_data)

@@ -21,9 +21,15 @@ from typing import Any
 import torch
 
 from modelexport import inputs as inputs_mod
+from modelexport import kvcache, tags
 from modelexport import sidecar as sidecar_mod
-from modelexport import tags
-from modelexport.errors import ExportFailed, MetadataInvalid, ModelExportError, describe
+from modelexport.errors import (
+    ExportFailed,
+    MetadataInvalid,
+    ModelExportError,
+    UsageError,
+    describe,
+)
 from modelexport.htp import dynamo, naming, torchscript
 from modelexport.htp.graph import ExportedGraph
 from modelexport.htp.options import EXPORTERS, PHASES, ExportOptions
@@ -41,7 +47,7 @@ from modelexport.sidecar import (
     Validation,
 )
 from modelexport.sources import Source, load
-from modelexport.verify import checker, parity
+from modelexport.verify import checker, generation, parity
 from modelexport.verify.divergence import Diverged, Verification
 
 log = logging.getLogger(__name__)
@@ -129,11 +135,13 @@ def export_module(
             graph, fallback = _export_graph(run, workdir / output.name if workdir else None)
         with run.timer("trace"):
             # The hooks saw the exporter's forward pass; run one only if they saw none.
-            tree = recorder.tree() or trace(model, {**run.tensors, **run.constants})
+            tree = recorder.tree() or trace(model, {**inputs_mod.nested(run.tensors),
+                                                    **run.constants})
         with run.timer("project"):
             tags, stats = _tag(run, graph, tree)
         with run.timer("write"):
-            renames = naming.output_renames(graph, recorder.output_names)
+            renames = (naming.input_renames(graph, list(run.tensors))
+                       | naming.output_renames(graph, recorder.output_names))
             sizes = {name: tuple(tensor.shape) for name, tensor in run.tensors.items()}
             shapes = naming.named_dims(graph, run.axes, sizes, recorder.output_sizes, renames)
             record = _write(run, graph, fallback, tree, tags, stats, renames, shapes)
@@ -171,6 +179,12 @@ def _prepare(model: torch.nn.Module, config: Any, output: Path, options: ExportO
 
 def _specs(model: torch.nn.Module, config: Any, options: ExportOptions
            ) -> tuple[list[InputSpec], Axes]:
+    layout = kvcache.layout_of(model)
+    if layout is not None:
+        if options.inputs or options.dynamic is not None:
+            raise UsageError(f"--input, --dynamic and --static do not go with --task "
+                             f"{kvcache.TASK}: its inputs follow from the model's cache")
+        return kvcache.specs(layout, kvcache.vocabulary(model)), kvcache.axes(layout)
     specs = inputs_mod.default_specs(model, config, list(options.inputs))
     axes = inputs_mod.axes_for(specs, options.dynamic)
     if any(0 in dims for dims in axes.values()):
@@ -236,6 +250,11 @@ def _module_by_module(run: _Run) -> Verification | None:
 def _export_graph(run: _Run, scratch: Path | None) -> tuple[ExportedGraph, Fallback | None]:
     options = run.options
     order = EXPORTERS if options.exporter == "auto" else (options.exporter,)
+    if kvcache.layout_of(run.model) is not None:
+        if options.exporter == "torchscript":
+            raise UsageError(f"{run.source.label}: the TorchScript exporter cannot take a KV "
+                             f"cache ({kvcache.TASK}); use --exporter dynamo or auto")
+        order = ("dynamo",)
     if options.exporter == "auto" and options.opset is not None \
             and options.opset < dynamo.MIN_OPSET:
         order = ("torchscript",)
@@ -309,6 +328,10 @@ def _validate(run: _Run) -> Validation:
     shapes, and again at other sizes along the dynamic axes when there are any."""
     if not run.options.validate:
         return Validation()
+    if kvcache.layout_of(run.model) is not None:
+        checker.check(run.output)
+        return Validation(True, generation.compare(run.output, run.model,
+                                                   run.options.tolerance, run.options.seed))
     feeds = [run.tensors]
     if run.axes:
         feeds.append(inputs_mod.make(inputs_mod.resized(run.specs, run.axes),

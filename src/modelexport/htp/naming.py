@@ -5,12 +5,21 @@ dimensions named after the input axes they follow. Pure over the exported graph.
 from __future__ import annotations
 
 import logging
+import re
 
 from modelexport.htp.graph import ExportedGraph
 from modelexport.htp.wire import Shape
 from modelexport.inputs import Axes
 
 log = logging.getLogger(__name__)
+
+
+def input_renames(graph: ExportedGraph, wanted: list[str]) -> dict[str, str]:
+    """Graph input -> the input's own name, where the exporter spelled a nested input's
+    name with underscores (dynamo: ``past_key_values_0_key`` for ``past_key_values.0.key``)."""
+    spelled = {re.sub(r"\W", "_", name): name for name in wanted}
+    return {name: spelled[name] for name in graph.inputs
+            if name in spelled and name not in wanted and spelled[name] not in graph.inputs}
 
 
 def output_renames(graph: ExportedGraph, wanted: list[str]) -> dict[str, str]:
@@ -45,14 +54,14 @@ def named_dims(graph: ExportedGraph, axes: Axes, inputs: dict[str, tuple[int, ..
     by_symbol: dict[str, str] = {}
     by_size: dict[int, str | None] = {}
     fixed: dict[str, Shape] = {}
-    for name, own in axes.items():
-        shape = graph.shapes.get(name)
-        if shape is None:
+    for name in graph.inputs:
+        own, shape = axes.get(renames.get(name, name)), graph.shapes.get(name)
+        if own is None or shape is None:
             continue
         for axis, dim in own.items():
             if isinstance(shape[axis], str):
                 by_symbol[str(shape[axis])] = dim
-            size = inputs[name][axis]
+            size = inputs[renames.get(name, name)][axis]
             by_size[size] = dim if by_size.get(size, dim) == dim else None
         fixed[name] = tuple(own.get(i, "?" if d is None else d) for i, d in enumerate(shape))
     for index, name in enumerate(graph.outputs):
@@ -63,9 +72,18 @@ def named_dims(graph: ExportedGraph, axes: Axes, inputs: dict[str, tuple[int, ..
         out = renames.get(name, name)
         fixed[name] = tuple(
             d if isinstance(d, int)
-            else by_symbol.get(str(d)) or (by_size.get(sizes[i]) if sizes and i < len(sizes)
-                                            else None)
+            else by_symbol.get(str(d)) or _expression(str(d), by_symbol)
+            or (by_size.get(sizes[i]) if sizes and i < len(sizes) else None)
             or f"{out}_dim_{i}"
             for i, d in enumerate(shape)
         )
     return fixed
+
+
+def _expression(symbol: str, names: dict[str, str]) -> str | None:
+    """A dimension dynamo gives as arithmetic over input dimensions (a KV cache's
+    ``s1 + s2``) in their names, where every symbol in it has one."""
+    symbols = re.findall(r"[A-Za-z_]\w*", symbol)
+    if not symbols or any(name not in names for name in symbols):
+        return None
+    return re.sub(r"[A-Za-z_]\w*", lambda match: names[match[0]], symbol)

@@ -11,6 +11,7 @@ import torch
 
 from modelexport import outputs
 from modelexport.errors import ExportFailed, describe
+from modelexport.inputs import nested
 from modelexport.sidecar import Parity
 
 
@@ -42,7 +43,7 @@ def _largest(session: Any, path: Path, model: torch.nn.Module, tensors: dict[str
         raise ExportFailed(f"{path.name}: onnxruntime fails at input shapes {shapes}: "
                            f"{describe(exc)}") from exc
     with torch.no_grad():
-        produced = outputs.flatten(model(**tensors, **constants))
+        produced = outputs.flatten(model(**nested(tensors), **constants))
     expected = [tensor.numpy() for _, tensor in produced]
     want_shapes, got_shapes = [w.shape for w in expected], [h.shape for h in got]
     if want_shapes != got_shapes:

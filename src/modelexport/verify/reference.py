@@ -17,6 +17,7 @@ import numpy as np
 
 from modelexport import outputs, sidecar, sources
 from modelexport.errors import ExportFailed, UsageError, describe
+from modelexport.inputs import nested
 from modelexport.tags import Tagged
 from modelexport.verify.boundaries import Boundary
 from modelexport.verify.divergence import matched
@@ -56,8 +57,8 @@ def values(module: Any, edges: Sequence[Boundary], graph_outputs: Sequence[str],
     constants = {"use_cache": False} if "use_cache" in accepts else {}  # as the export ran
     try:
         with torch.no_grad():
-            result = module(**{k: torch.from_numpy(np.ascontiguousarray(v))
-                               for k, v in feed.items()}, **constants)
+            result = module(**nested({k: torch.from_numpy(np.ascontiguousarray(v))
+                                      for k, v in feed.items()}), **constants)
     except Exception as exc:  # the model's own code
         raise ExportFailed(f"PyTorch: the model fails on the export's inputs: "
                            f"{describe(exc)}") from exc
