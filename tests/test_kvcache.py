@@ -18,7 +18,7 @@ from modelexport.htp.export import ExportResult, export_module
 from modelexport.htp.options import ExportOptions
 from modelexport.sources import Source
 from modelexport.verify import generation
-from tests.harness import ROOT, one_error_line, run_cli
+from tests.harness import ROOT, measured, one_error_line, run_cli
 
 TOLERANCE = 1e-4
 
@@ -123,3 +123,52 @@ def test_a_manifest_task_loads_a_causal_lm_called_with_its_cache() -> None:
     assert source.task == kvcache.TASK
     assert source.model_class == "AutoModelForCausalLM"
     assert Source.from_json(source.to_json()) == source
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small Llama of examples/decoders.yaml, exported with its cache."""
+    source = decoders()["llama"]
+    output = tmp_path_factory.mktemp("llama") / "llama.onnx"
+    loaded = sources.load(source)
+    export_module(loaded.model, loaded.config, output, ExportOptions(), source)
+    return output
+
+
+def test_profile_times_the_prefill_and_a_decode_step_each_by_module(llama: Path,
+                                                                    tmp_path: Path) -> None:
+    out = tmp_path / "profile.json"
+    proc = run_cli("profile", str(llama), "--runs", "3", "--prompt-tokens", "12",
+                   "--new-tokens", "6", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "prefill: 12 prompt tokens, empty cache" in proc.stdout
+    assert "decode: 1 token after 15 cached" in proc.stdout
+    phases = json.loads(out.read_text())
+    assert set(phases) == {"prefill", "decode"}
+    for found in phases.values():
+        assert found["attributed"] >= 0.99
+        modules = {module["path"] for module in found["modules"]}
+        assert {"model.layers.0.self_attn", "model.layers.1.mlp", "lm_head"} <= modules
+
+
+def test_the_gate_keeps_a_decoders_first_token_beside_its_per_token_latency(
+        llama: Path) -> None:
+    from modelexport.gate import alternate
+    from modelexport.gate.latency import FIRST_TOKEN, Latency
+    from modelexport.gate.worker import profile_export
+    from modelexport.inference.records import Settings
+
+    settings = Settings(runs=3, warmup=1, threads=1, optimization="all")
+    per_token, first = profile_export(llama, settings, lambda _: None, keep=False)
+    assert first is not None and first.name == FIRST_TOKEN
+    assert per_token.metric.name == "inference" and first.metric.name == FIRST_TOKEN
+    assert "model.layers.1.self_attn" in per_token.modules
+    # As results keep them: both read back as they were.
+    record = measured([1.0], inference=per_token.to_json(), first_token=first.to_json())
+    assert (record.inference, record.first_token) == (per_token, first)
+    # Paired: base and head side by side, both phases.
+    document = alternate.profiles({"paths": [str(llama), str(llama)],
+                                   "settings": vars(settings), "timeout_s": 120},
+                                  llama.parent / "stage")
+    assert len(document["latencies"]) == len(document["first_token"]) == 2
+    assert all(Latency.from_json(one).settings == settings for one in document["first_token"])

@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 from modelexport.errors import UsageError, describe
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
 
     from modelexport.inputs import Axes, InputSpec
+    from modelexport.onnxfile import TensorSig
 
 TASK = "text-generation-with-past"
 TASKS = (TASK,)
@@ -34,6 +37,9 @@ PAST, PRESENT = "past_key_values", "present"
 KINDS = ("key", "value")
 # The inputs a decoder takes beside its cache, in the order the graph lists them.
 TOKENS = ("input_ids", "attention_mask", "position_ids")
+# What a profile of a decoder times by default: a prompt, then new tokens one at a time.
+PROMPT_TOKENS, NEW_TOKENS = 32, 16
+PREFILL, DECODE = "prefill", "decode"
 # Dimension names as onnxruntime-genai and optimum name them.
 BATCH, SEQUENCE, PAST_LENGTH, TOTAL = ("batch_size", "sequence_length",
                                        "past_sequence_length", "total_sequence_length")
@@ -168,6 +174,40 @@ def axes(layout: Layout) -> Axes:
     for index in range(len(layout.layers)):
         for kind in KINDS:
             found[past_name(index, kind)] = {0: BATCH, 2: PAST_LENGTH}
+    return found
+
+
+def phases(graph_inputs: Sequence[TensorSig], prompt: int = PROMPT_TOKENS,
+           new: int = NEW_TOKENS) -> dict[str, list[InputSpec]]:
+    """The inputs of a decoder export's two phases at batch 1, empty for an export without
+    cache inputs: ``prefill``, ``prompt`` tokens on an empty cache (time to first token);
+    ``decode``, one token after ``prompt + new // 2`` cached. A decode step's attention
+    grows linearly with the cache, so the middle step of ``new`` costs their mean: time per
+    output token."""
+    from modelexport.inputs import InputSpec
+
+    if not any(sig.name.startswith(PAST + ".") for sig in graph_inputs):
+        return {}
+    found: dict[str, list[InputSpec]] = {}
+    for phase, tokens, cached in ((PREFILL, prompt, 0), (DECODE, 1, prompt + new // 2)):
+        specs = []
+        for sig in graph_inputs:
+            if sig.name.startswith(PAST + "."):
+                shape = sig.shape or ()
+                if len(shape) != 4 or not isinstance(shape[1], int) \
+                        or not isinstance(shape[3], int):
+                    return {}
+                heads, size = shape[1], shape[3]
+                specs.append(InputSpec(sig.name, (1, heads, cached, size), sig.dtype, -1, 1))
+            elif sig.name == "attention_mask":
+                specs.append(InputSpec(sig.name, (1, cached + tokens), "int64", 1, 1))
+            elif sig.name == "position_ids":
+                specs.append(InputSpec(sig.name, (1, tokens), "int64", cached, cached + tokens))
+            elif sig.name == "input_ids":
+                specs.append(InputSpec(sig.name, (1, tokens), "int64"))
+            else:
+                return {}  # an input these phases know nothing of
+        found[phase] = specs
     return found
 
 

@@ -185,6 +185,19 @@ def test_slower_inference_regresses_and_names_the_modules_that_moved() -> None:
     assert v.inference is not None and v.inference.direction == "worse"
 
 
+def test_a_decoder_gates_its_first_token_beside_its_per_token_latency() -> None:
+    # A decoder's inference is one decode step; its prefill is kept as first_token.
+    slower_prefill = record(STEADY, inference=latency(BASE_MS, **LAYERS),
+                            first_token=latency([x * 1.5 for x in BASE_MS], **LAYERS))
+    before = record(STEADY, inference=latency(BASE_MS, **LAYERS),
+                    first_token=latency(BASE_MS, **LAYERS))
+    v = verdict(slower_prefill, before, INFERENCE)
+    assert v.outcome == "regressed"
+    assert v.reasons == ("first token +50.0 % (10.000 ms -> 15.000 ms)",)
+    assert v.inference is not None and v.inference.direction == "same"
+    assert verdict(before, before, INFERENCE).outcome == "unchanged"
+
+
 def test_a_machine_slowed_between_runs_regresses_though_most_runs_are_not() -> None:
     # A CPU-bound process on the same core: a 1.2 ms run mostly fits between its time
     # slices, every third one waits out a 3.6 ms slice. The median run does not move; the

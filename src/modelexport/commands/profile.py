@@ -2,7 +2,9 @@
 and attribute every kernel to a module through the tags, following ORT's fused and renamed
 nodes back to the exported ones. Prints self and inclusive times per module; --json,
 --markdown and --model-explorer write the same. Inputs: as the export fed them (its
-sidecar), else the graph's static shapes, or --input.
+sidecar), else the graph's static shapes, or --input. A decoder exported with its KV cache
+is profiled twice, as it generates: the prefill of a prompt (time to first token) and one
+decode step in the middle of the new tokens (time per output token).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from modelexport.commands import Subcommands, stop_on_sigterm, subcommand
 from modelexport.errors import MissingExtraError, UsageError
 from modelexport.inference.records import OPTIMIZATIONS
+from modelexport.kvcache import NEW_TOKENS, PROMPT_TOKENS
 
 RUNS = 20
 WARMUP = 1  # the first run after it is 0.97-1.11x the median (docs/profile.md)
@@ -41,6 +44,8 @@ class Args:
     model_explorer: Path | None
     timeout: float
     max_input_mb: float
+    prompt_tokens: int
+    new_tokens: int
 
 
 def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -61,6 +66,12 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
                       help="stop the runs after this long (default: %(default)g)")
     prof.add_argument("--max-input-mb", type=float, default=INPUT_MB, metavar="MB",
                       help="the inputs' size at most, in all (default: %(default)g)")
+    prof.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS, metavar="N",
+                      help="a decoder with its KV cache: the prompt its prefill takes "
+                      "(default: %(default)s)")
+    prof.add_argument("--new-tokens", type=int, default=NEW_TOKENS, metavar="N",
+                      help="a decoder with its KV cache: the tokens generated after the "
+                      "prompt; the decode step timed is the middle one (default: %(default)s)")
     prof.add_argument("--depth", type=int, default=DEPTH,
                       help="module depth shown; deeper ones fold into their ancestors "
                       "(default: %(default)s)")
@@ -72,7 +83,7 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: Args) -> int:
-    from modelexport import escape, inputs, jsonfile
+    from modelexport import escape, inputs, jsonfile, kvcache, onnxfile
     from modelexport.inference import overlay, session
     from modelexport.inference.records import Settings
     from modelexport.publish import hotspots
@@ -85,18 +96,28 @@ def run(args: Args) -> int:
         raise MissingExtraError("onnxruntime")
     settings = Settings(args.runs, args.warmup, args.threads, args.optimization)
     overrides = [inputs.parse_spec(text) for text in args.input]
+    phases = {} if overrides else kvcache.phases(onnxfile.read(args.model).inputs,
+                                                 args.prompt_tokens, args.new_tokens)
     stop_on_sigterm()
-    found, model = session.run(args.model, settings, overrides, args.seed,
-                               int(args.max_input_mb * 1e6), args.timeout)
-    # Module paths and class names come from the file: no terminal control from them.
-    print(escape.printable_lines(hotspots.as_text(found, args.depth)), end="")
+    profiles = {}
+    for phase, specs in (phases or {"": overrides}).items():
+        found, model = session.run(args.model, settings, specs, args.seed,
+                                   int(args.max_input_mb * 1e6), args.timeout)
+        profiles[phase] = found
+        if phase:
+            print(_phase_line(phase, args))
+        # Module paths and class names come from the file: no terminal control from them.
+        print(escape.printable_lines(hotspots.as_text(found, args.depth)), end="")
     if args.json:
-        jsonfile.write_atomic(args.json, found.to_json())
+        jsonfile.write_atomic(args.json, found.to_json() if not phases else
+                              {phase: one.to_json() for phase, one in profiles.items()})
         print(f"profile: {args.json}")
     if args.markdown:
-        jsonfile.replace_text(args.markdown, hotspots.as_markdown(found, args.depth))
+        jsonfile.replace_text(args.markdown, "\n".join(
+            (f"### {_phase_line(phase, args)}\n\n" if phase else "")
+            + hotspots.as_markdown(one, args.depth) for phase, one in profiles.items()))
         print(f"markdown: {args.markdown}")
-    if args.model_explorer:
+    if args.model_explorer:  # a decoder's: where each generated token's time goes
         data = overlay.overlay(found, model.graph.nodes, model.graph.name or "<main>")
         jsonfile.replace_text(args.model_explorer, json.dumps(data, indent=1) + "\n")
         print(f"Model Explorer overlay: {args.model_explorer} (model-explorer {args.model} "
@@ -104,10 +125,22 @@ def run(args: Args) -> int:
     return 0
 
 
+def _phase_line(phase: str, args: Args) -> str:
+    from modelexport import kvcache
+
+    if phase == kvcache.PREFILL:
+        return f"prefill: {args.prompt_tokens} prompt tokens, empty cache (time to first token)"
+    cached = args.prompt_tokens + args.new_tokens // 2
+    return (f"decode: 1 token after {cached} cached, the middle of {args.new_tokens} new "
+            "tokens (time per output token)")
+
+
 def _refuse_meaningless(args: Args) -> None:
     if not args.model.is_file():
         raise UsageError(f"{args.model}: no such file")
-    for option, value in (("runs", args.runs), ("threads", args.threads), ("depth", args.depth)):
+    for option, value in (("runs", args.runs), ("threads", args.threads), ("depth", args.depth),
+                          ("prompt-tokens", args.prompt_tokens),
+                          ("new-tokens", args.new_tokens)):
         if value is not None and value < 1:
             raise UsageError(f"--{option} {value}: needs at least 1")
     if args.warmup < 0:

@@ -25,13 +25,20 @@ from modelexport.inference.records import Settings
 
 
 def profiles(job: dict[str, Any], stage_file: Path) -> dict[str, Any]:
+    from modelexport import kvcache, onnxfile
     from modelexport.inference import session
 
     settings = Settings(**job["settings"])
     stage_file.write_text(f"inference {settings.runs} runs each, alternating")
-    found = session.run_alternating([Path(p) for p in job["paths"]], settings,
-                                    job["timeout_s"])
-    return {"latencies": [Latency.of(profile).to_json() for profile in found]}
+    paths = [Path(p) for p in job["paths"]]
+    decoder = all(kvcache.phases(onnxfile.read(path).inputs) for path in paths)
+    found = session.run_alternating(paths, settings, job["timeout_s"],
+                                    kvcache.DECODE if decoder else None)
+    result: dict[str, Any] = {"latencies": [Latency.of(one).to_json() for one in found]}
+    if decoder:  # the prefill too: time to first token
+        first = session.run_alternating(paths, settings, job["timeout_s"], kvcache.PREFILL)
+        result["first_token"] = [Latency.of(one).to_json() for one in first]
+    return result
 
 
 def main(argv: list[str]) -> NoReturn:

@@ -163,15 +163,17 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
 
 def _metrics(current: Measured, before: Measured, policy: Policy, paired: bool
              ) -> list[tuple[Metric, Metric, Rule]]:
-    """Each metric this model is gated on: this run's, the baseline's, and the rule.
-    Latencies profiled with other settings (runs, threads, optimization) are not compared;
-    measured in pairs, every run counts (``Latency.runs``), else the means of blocks."""
+    """Each metric this model is gated on: this run's, the baseline's, and the rule (a
+    decoder's first token under the latency's rule). Latencies profiled with other settings
+    (runs, threads, optimization) are not compared; measured in pairs, every run counts
+    (``Latency.runs``), else the means of blocks."""
     limits = policy.thresholds
     found = [(current.export_time, before.export_time, limits.rule)]
-    now, was = current.inference, before.inference
-    if policy.inference and now and was and now.settings == was.settings:
-        found.append((now.runs, was.runs, policy.inference.rule(limits.alpha)) if paired
-                     else (now.metric, was.metric, policy.inference.rule(limits.alpha)))
+    for now, was in ((current.inference, before.inference),
+                     (current.first_token, before.first_token)):
+        if policy.inference and now and was and now.settings == was.settings:
+            found.append((now.runs, was.runs, policy.inference.rule(limits.alpha)) if paired
+                         else (now.metric, was.metric, policy.inference.rule(limits.alpha)))
     return found
 
 

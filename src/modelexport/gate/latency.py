@@ -12,7 +12,8 @@ from modelexport import modulepath, stats
 from modelexport.gate.metric import Metric
 from modelexport.inference.records import Profile, Settings
 
-LATENCY = "inference"  # the metric's name
+LATENCY = "inference"  # the metric's name; a decoder's: one decode step, time per output token
+FIRST_TOKEN = "first token"  # a decoder's prefill of a prompt: time to first token
 
 @dataclass(frozen=True)
 class Latency:
@@ -23,24 +24,25 @@ class Latency:
     latency_ms: tuple[float, ...]
     attributed: float
     modules: dict[str, tuple[float, float]]  # path -> (self, inclusive)
+    name: str = LATENCY  # the metric's, as reasons say it
 
     @property
     def metric(self) -> Metric:
         """The latency the verdict compares: the means of blocks of consecutive runs
         (``stats.block_means`` says why), in milliseconds."""
-        return Metric(LATENCY, "ms", tuple(stats.block_means(self.latency_ms)))
+        return Metric(self.name, "ms", tuple(stats.block_means(self.latency_ms)))
 
     @property
     def runs(self) -> Metric:
         """Every run's latency: what a paired verdict compares, run ``i`` of the head with
         run ``i`` of the base beside it. In pairs, a run slowed by another process sharing
         its core is one outlier pair among many, which a rank test and a median absorb."""
-        return Metric(LATENCY, "ms", self.latency_ms)
+        return Metric(self.name, "ms", self.latency_ms)
 
     @classmethod
-    def of(cls, found: Profile) -> Latency:
+    def of(cls, found: Profile, name: str = LATENCY) -> Latency:
         return cls(found.settings, found.latency_ms, found.attributed,
-                   {m.path: (m.self_ms, m.inclusive_ms) for m in found.modules})
+                   {m.path: (m.self_ms, m.inclusive_ms) for m in found.modules}, name)
 
     def to_json(self) -> dict[str, Any]:
         return {"settings": vars(self.settings), "latency_ms": list(self.latency_ms),
@@ -48,9 +50,10 @@ class Latency:
                 "modules": {path: list(times) for path, times in self.modules.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Latency:
+    def from_json(cls, data: dict[str, Any], name: str = LATENCY) -> Latency:
         return cls(Settings(**data["settings"]), tuple(data["latency_ms"]), data["attributed"],
-                   {path: (times[0], times[1]) for path, times in data["modules"].items()})
+                   {path: (times[0], times[1]) for path, times in data["modules"].items()},
+                   name)
 
 
 @dataclass(frozen=True)

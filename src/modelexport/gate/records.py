@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Literal
 
-from modelexport.gate.latency import Latency
+from modelexport.gate.latency import FIRST_TOKEN, Latency
 from modelexport.gate.metric import Metric
 from modelexport.htp.options import TOTAL, Exporter
 from modelexport.inference.records import Settings
@@ -74,6 +74,7 @@ class Measured:
     validation: Validation
     structure: Structure | None = None  # None: measured before summaries were recorded
     inference: Latency | None = None  # None: not profiled
+    first_token: Latency | None = None  # a decoder's prefill; None: not one, or not profiled
     wall_s: float = 0.0  # the whole worker process, set by the runner
     status: Literal["ok"] = field(default="ok", init=False)
 
@@ -89,7 +90,8 @@ class Measured:
     @property
     def work_s(self) -> float:
         """Seconds of measured work: the load, the timed exports, the profiled runs."""
-        runs_ms = sum(self.inference.latency_ms) if self.inference else 0.0
+        runs_ms = sum(sum(found.latency_ms) for found in (self.inference, self.first_token)
+                      if found)
         return self.load_s + sum(self.total) + runs_ms / 1000
 
     @property
@@ -109,6 +111,8 @@ class Measured:
             data["structure"] = self.structure.to_json()
         if self.inference:
             data["inference"] = self.inference.to_json()
+        if self.first_token:
+            data["first_token"] = self.first_token.to_json()
         return data
 
 
@@ -142,5 +146,7 @@ def model_result_from_json(data: dict[str, Any]) -> ModelResult:
         schema_valid=data["schema_valid"], validation=Validation.from_json(data["validation"]),
         structure=Structure.from_json(data["structure"]) if "structure" in data else None,
         inference=Latency.from_json(data["inference"]) if "inference" in data else None,
+        first_token=(Latency.from_json(data["first_token"], FIRST_TOKEN)
+                     if "first_token" in data else None),
         wall_s=data["wall_s"],
     )

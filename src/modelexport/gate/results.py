@@ -60,14 +60,16 @@ class Base:
 
 @dataclass(frozen=True)
 class Results:
-    SCHEMA_VERSION: ClassVar[int] = 5
-    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/5.json"
+    SCHEMA_VERSION: ClassVar[int] = 6
+    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/6.json"
     # Older versions still read: version 1 lacks the structure summaries, version 2 the
-    # inference profiles, version 3 the base, version 4 a failed parity check's gaps.
+    # inference profiles, version 3 the base, version 4 a failed parity check's gaps,
+    # version 5 a decoder's first-token latency.
     READS: ClassVar[tuple[str, ...]] = ("https://modelexport.dev/schemas/results/1.json",
                                         "https://modelexport.dev/schemas/results/2.json",
                                         "https://modelexport.dev/schemas/results/3.json",
                                         "https://modelexport.dev/schemas/results/4.json",
+                                        "https://modelexport.dev/schemas/results/5.json",
                                         SCHEMA_ID)
 
     kind: Kind

@@ -25,7 +25,7 @@ from modelexport.errors import ModelExportError, describe
 from modelexport.gate import results, sandbox
 from modelexport.gate.basetree import BaseTree
 from modelexport.gate.child import Child
-from modelexport.gate.latency import Latency
+from modelexport.gate.latency import FIRST_TOKEN, Latency
 from modelexport.gate.manifest import Manifest, ModelSpec
 from modelexport.gate.records import Failed, Job, Measured, ModelResult, model_result_from_json
 from modelexport.gate.results import Base, PullRequest, Results, Shard
@@ -115,8 +115,10 @@ def run_pair(head: Side, base: Side, workdir: Path, server: ForkServer,
     wall_s = time.monotonic() - started
     if isinstance(latencies, Failed):
         return replace(latencies, wall_s=wall_s), before
-    return (_checked(replace(now, inference=latencies[0], wall_s=wall_s)),
-            _checked(replace(before, inference=latencies[1])))
+    (head_latency, head_first), (base_latency, base_first) = latencies
+    return (_checked(replace(now, inference=head_latency, first_token=head_first,
+                             wall_s=wall_s)),
+            _checked(replace(before, inference=base_latency, first_token=base_first)))
 
 
 def _measure(sides: list[Side], workdir: Path, server: ForkServer,
@@ -177,7 +179,7 @@ def _outcome(child: Child, started: float) -> ModelResult:
 
 def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[[str, float], None],
                server: ForkServer, started: float, deadline: float, timeout: float
-               ) -> tuple[Latency, Latency] | Failed:
+               ) -> tuple[tuple[Latency, Latency | None], tuple[Latency, Latency | None]] | Failed:
     """Both exports' inference, profiled in one process, run by run in turns: the two
     workers leave their last export in their folders, moved here."""
     named = _folders(name)
@@ -202,9 +204,12 @@ def _alternate(name: str, workdir: Path, settings: Settings, on_stage: Callable[
         if document.get("status") == "failed":
             return Failed(str(document.get("error"))[:2000])
         head, base = (Latency.from_json(found) for found in document["latencies"])
+        firsts = [Latency.from_json(found, FIRST_TOKEN)
+                  for found in document.get("first_token", [None, None]) if found]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return Failed(f"inference profile: its result is not two profiles: {describe(exc)}")
-    return head, base
+    head_first, base_first = firsts if len(firsts) == 2 else (None, None)
+    return (head, head_first), (base, base_first)
 
 
 def _checked(record: Measured) -> ModelResult:

@@ -31,7 +31,7 @@ from typing import IO, Any, NoReturn
 
 from modelexport import jsonfile, structure
 from modelexport.errors import ModelExportError
-from modelexport.gate.latency import Latency
+from modelexport.gate.latency import FIRST_TOKEN, Latency
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
 from modelexport.inference.records import Settings
@@ -95,8 +95,9 @@ class Measurement:
         """The record of every export so far, with the inference profile the job asks for."""
         onnx_bytes = sum(p.stat().st_size for p in self.output.parent.iterdir()
                          if not p.name.endswith(".json"))
-        latency = _profile(self.output, self.job.inference, self.stage, self.job.keep) \
-            if self.job.inference else None
+        latency, first_token = profile_export(
+            self.output, self.job.inference, self.stage, self.job.keep,
+        ) if self.job.inference else (None, None)
         record = self.warmup.sidecar
         return Measured(
             samples=self.samples, load_s=self.load_s, download_s=self.loaded.download_s,
@@ -104,7 +105,7 @@ class Measurement:
             exporter=record.export.exporter, opset=record.export.opset,
             fallback=record.export.fallback, statistics=record.statistics,
             schema_valid=not record.schema_errors(), validation=record.validation,
-            structure=self.summary, inference=latency,
+            structure=self.summary, inference=latency, first_token=first_token,
         )
 
 
@@ -126,23 +127,30 @@ def serve(job: Job, stage: Callable[[str], object], folder: Path, commands: IO[s
     return None
 
 
-def _profile(output: Path, settings: Settings, stage: Callable[[str], object], keep: bool
-             ) -> Latency:
-    """The export in onnxruntime, as ``modelexport profile`` runs it; ``keep``: its JSON and
-    Model Explorer overlay written beside the export, as ``profile --json --model-explorer``
-    writes them."""
+def profile_export(output: Path, settings: Settings, stage: Callable[[str], object],
+                   keep: bool) -> tuple[Latency, Latency | None]:
+    """The export in onnxruntime, as ``modelexport profile`` runs it: its latency, and for a
+    decoder with its KV cache one decode step's and the prefill's (first token). ``keep``:
+    its JSON and Model Explorer overlay written beside the export, as ``profile --json
+    --model-explorer`` writes them."""
+    from modelexport import kvcache, onnxfile
     from modelexport.inference import overlay, session
 
-    stage(f"inference {settings.runs} runs")
+    phases = kvcache.phases(onnxfile.read(output).inputs)
+    stage(f"inference {settings.runs} runs" + (" per phase" if phases else ""))
     try:
-        found, model = session.run(output, settings)
+        profiles = {phase: session.run(output, settings, specs)
+                    for phase, specs in (phases or {"": []}).items()}
     except ModelExportError as exc:
         raise ModelExportError(f"inference profile: {exc}") from exc
+    found, model = profiles[kvcache.DECODE if phases else ""]
     if keep:
-        jsonfile.write_atomic(output.with_suffix(".profile.json"), found.to_json())
+        jsonfile.write_atomic(output.with_suffix(".profile.json"), found.to_json() if not phases
+                              else {phase: one.to_json() for phase, (one, _) in profiles.items()})
         jsonfile.write_atomic(output.with_suffix(".overlay.json"), overlay.overlay(
             found, model.graph.nodes, model.graph.name or "<main>"))
-    return Latency.of(found)
+    first = Latency.of(profiles[kvcache.PREFILL][0], FIRST_TOKEN) if phases else None
+    return Latency.of(found), first
 
 
 def peak_rss_bytes() -> int:
