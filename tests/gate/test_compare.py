@@ -9,7 +9,7 @@ import pytest
 
 from modelexport.gate import compare
 from modelexport.gate.compare import Policy
-from modelexport.gate.latency import ModuleDelta
+from modelexport.gate.latency import Latency, ModuleDelta, module_deltas
 from modelexport.gate.manifest import (
     AllowRegression,
     InferencePolicy,
@@ -183,6 +183,16 @@ def test_slower_inference_regresses_and_names_the_modules_that_moved() -> None:
     # Both layers' intermediate modules fold into one row, and it leads.
     assert v.moved[0] == ModuleDelta("encoder.layer.{0,1}.intermediate", 4.0, 6.9, 2)
     assert v.inference is not None and v.inference.direction == "worse"
+
+
+def test_one_layer_that_moved_alone_is_named_not_folded_into_its_siblings() -> None:
+    layers = {f"model__layers__{i}__mlp": (1.0 + 0.01 * i, 1.0 + 0.01 * i) for i in range(4)}
+    wider = {**layers, "model__layers__2__mlp": (2.0, 2.0),
+             "model__layers__0__mlp": (1.01, 1.01)}  # noise on another layer
+    rows = module_deltas(Latency.from_json(latency(BASE_MS, **layers)),
+                         Latency.from_json(latency(BASE_MS, **wider)))
+    assert rows[0] == ModuleDelta("model.layers.2.mlp", 1.02, 2.0)
+    assert rows[1].where == "model.layers.{0,1,3}.mlp" and rows[1].count == 3
 
 
 def test_a_decoder_gates_its_first_token_beside_its_per_token_latency() -> None:

@@ -72,14 +72,29 @@ class ModuleDelta:
 
 def module_deltas(before: Latency, after: Latency, limit: int = 5) -> list[ModuleDelta]:
     """The modules whose own time moved most, repeated layers folded (their times summed):
-    ``encoder.layer.{0..11}.intermediate.dense`` is one row."""
+    ``encoder.layer.{0..11}.intermediate.dense`` is one row. A layer that moved more than
+    twice all the others together stands alone, the others folded beside it: one layer of
+    four made wider is ``model.layers.2.mlp.up_proj``, not the four."""
     groups: dict[str, list[str]] = defaultdict(list)
     for path in {*before.modules, *after.modules}:
         groups[modulepath.pattern(path)].append(path)
+
+    def own(latency: Latency, path: str) -> float:
+        return latency.modules.get(path, (0.0, 0.0))[0]
+
+    def row(paths: list[str]) -> ModuleDelta:
+        return ModuleDelta(modulepath.folded_name(sorted(paths)),
+                           sum(own(before, p) for p in paths), sum(own(after, p) for p in paths),
+                           len(paths))
+
     rows = []
     for paths in groups.values():
-        was = sum(before.modules.get(p, (0.0, 0.0))[0] for p in paths)
-        now = sum(after.modules.get(p, (0.0, 0.0))[0] for p in paths)
-        rows.append(ModuleDelta(modulepath.folded_name(sorted(paths)), was, now, len(paths)))
-    rows.sort(key=lambda row: (-abs(row.delta_ms), row.where))
+        moved = {path: abs(own(after, path) - own(before, path)) for path in paths}
+        lead = max(sorted(paths), key=moved.__getitem__)
+        rest = [path for path in paths if path != lead]
+        if rest and moved[lead] > 2 * sum(moved[path] for path in rest):
+            rows += [row([lead]), row(rest)]
+        else:
+            rows.append(row(paths))
+    rows.sort(key=lambda found: (-abs(found.delta_ms), found.where))
     return rows[:limit]
