@@ -94,10 +94,11 @@ def run(args: Args) -> int:
                              ("--model-explorer", args.model_explorer))
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingExtraError("onnxruntime")
-    settings = Settings(args.runs, args.warmup, args.threads, args.optimization)
+    settings = Settings(args.runs, args.warmup, args.threads, args.optimization,
+                        args.prompt_tokens, args.new_tokens)
     overrides = [inputs.parse_spec(text) for text in args.input]
     phases = {} if overrides else kvcache.phases(onnxfile.read(args.model).inputs,
-                                                 args.prompt_tokens, args.new_tokens)
+                                                 settings.prompt_tokens, settings.new_tokens)
     stop_on_sigterm()
     profiles = {}
     for phase, specs in (phases or {"": overrides}).items():
@@ -118,7 +119,8 @@ def run(args: Args) -> int:
             + hotspots.as_markdown(one, args.depth) for phase, one in profiles.items()))
         print(f"markdown: {args.markdown}")
     if args.model_explorer:  # a decoder's: where each generated token's time goes
-        data = overlay.overlay(found, model.graph.nodes, model.graph.name or "<main>")
+        shown = profiles.get(kvcache.DECODE, found)
+        data = overlay.overlay(shown, model.graph.nodes, model.graph.name or "<main>")
         jsonfile.replace_text(args.model_explorer, json.dumps(data, indent=1) + "\n")
         print(f"Model Explorer overlay: {args.model_explorer} (model-explorer {args.model} "
               f"--extensions=model_explorer_onnx --node_data_paths={args.model_explorer})")

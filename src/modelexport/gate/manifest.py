@@ -56,10 +56,13 @@ class InferencePolicy:
     optimization: str = "all"
     threshold: float = 0.10
     floor_ms: float = 0.1  # sub-millisecond models need a floor in milliseconds
+    prompt_tokens: int = Settings.prompt_tokens  # of a decoder with its KV cache
+    new_tokens: int = Settings.new_tokens
 
     @property
     def settings(self) -> Settings:
-        return Settings(self.runs, self.warmup, self.threads, self.optimization)
+        return Settings(self.runs, self.warmup, self.threads, self.optimization,
+                        self.prompt_tokens, self.new_tokens)
 
     def rule(self, alpha: float) -> Rule:
         """The rule latency is judged by; its significance is the model's ``alpha``."""

@@ -136,7 +136,8 @@ def profile_export(output: Path, settings: Settings, stage: Callable[[str], obje
     from modelexport import kvcache, onnxfile
     from modelexport.inference import overlay, session
 
-    phases = kvcache.phases(onnxfile.read(output).inputs)
+    phases = kvcache.phases(onnxfile.read(output).inputs, settings.prompt_tokens,
+                            settings.new_tokens)
     stage(f"inference {settings.runs} runs" + (" per phase" if phases else ""))
     try:
         profiles = {phase: session.run(output, settings, specs)

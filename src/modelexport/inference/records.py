@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelexport.kvcache import NEW_TOKENS, PROMPT_TOKENS
+
 SCHEMA_VERSION = 1
 OPTIMIZATIONS = ("disable", "basic", "extended", "all")  # ORT's levels; "all" is its default
 
@@ -17,6 +19,10 @@ class Settings:
     warmup: int
     threads: int | None  # None: ORT's default
     optimization: str  # disable | basic | extended | all (ORT's default)
+    # A decoder with its KV cache: the prompt its prefill takes, and the tokens generated
+    # after it (the decode step profiled is the middle one); see ``kvcache.phases``.
+    prompt_tokens: int = PROMPT_TOKENS
+    new_tokens: int = NEW_TOKENS
 
 
 @dataclass(frozen=True)

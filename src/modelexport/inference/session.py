@@ -97,7 +97,8 @@ def run_alternating(paths: list[Path], settings: Settings, timeout_s: float | No
         ready = []
         for index, path in enumerate(paths):
             (Path(tmp) / str(index)).mkdir()
-            specs = kvcache.phases(onnxfile.read(path).inputs)[phase] if phase else []
+            specs = kvcache.phases(onnxfile.read(path).inputs, settings.prompt_tokens,
+                                   settings.new_tokens)[phase] if phase else []
             ready.append(_prepare(path, settings, specs, 0, INPUT_LIMIT,
                                   Path(tmp) / str(index)))
         schedule = [one for one in ready for _ in range(settings.warmup)]
