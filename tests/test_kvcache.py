@@ -172,3 +172,16 @@ def test_the_gate_keeps_a_decoders_first_token_beside_its_per_token_latency(
                                   llama.parent / "stage")
     assert len(document["latencies"]) == len(document["first_token"]) == 2
     assert all(Latency.from_json(one).settings == settings for one in document["first_token"])
+
+
+def test_the_cache_is_part_of_the_signature_the_structure_gate_compares(llama: Path) -> None:
+    from dataclasses import replace
+
+    from modelexport import diff, structure
+
+    found = structure.of_file(llama)
+    names = [sig.name for sig in (*found.inputs, *found.outputs)]
+    assert "past_key_values.1.value" in names and "present.1.value" in names
+    fewer = replace(found, outputs=tuple(s for s in found.outputs if s.name != "present.1.value"))
+    changed = diff.diff(found, fewer)
+    assert any("present.1.value" in line for line in changed.signature)
