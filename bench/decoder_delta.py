@@ -1,11 +1,13 @@
 """Where a decoder's per-token and first-token time moved when one layer changed: a Llama of
-4 layers (hidden 512, vocabulary 32,000, random weights) exported with its KV cache, then
-the same with layer 2's MLP twice as wide, each gated by `modelexport check` as a user runs
-it (a factory in a scratch folder; the second check against the first's baseline). Prints
-both latencies and the modules whose own time moved most, as the report's tables have them.
+4 layers (hidden 512, vocabulary 32,000, random weights) exported with its KV cache, and
+the same with layer 2's MLP twice as wide, gated by `modelexport check` as a user runs it:
+the wider one as a pull request's head beside the plain one as its base (`--against`,
+both measured in one run, their runs interleaved), or with `--stored` the second check
+against the first's stored baseline. Prints both latencies and the modules whose own time
+moved most, as the report's tables have them.
 
-    python bench/decoder_delta.py              # 40 profiled runs per phase
-    python bench/decoder_delta.py --runs 100
+    python bench/decoder_delta.py              # paired, 40 profiled runs per phase
+    python bench/decoder_delta.py --stored     # against a stored baseline instead
 
 A benchmark, not a test: it asserts nothing.
 """
@@ -46,8 +48,15 @@ models:
 '''
 
 
-def check(folder: Path, runs: int, kwargs: str, *args: str) -> None:
+def tree(folder: Path, runs: int, kwargs: str) -> Path:
+    """A checkout of its own: the factory and the manifest."""
+    folder.mkdir(mode=0o755)  # the gate's workers may run as another user, who must read it
+    (folder / "decoder.py").write_text(FACTORY)
     (folder / "models.yaml").write_text(MANIFEST.format(runs=runs, kwargs=kwargs))
+    return folder
+
+
+def check(folder: Path, *args: str) -> None:
     done = subprocess.run([sys.executable, "-m", "modelexport", "check", "models.yaml", *args],
                           cwd=folder, check=False, capture_output=True, text=True)
     if done.returncode not in (0, 1):  # 1: a regression, which is what this is about
@@ -61,15 +70,23 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--stored", action="store_true",
+                        help="against a stored baseline, not the base beside the head")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        folder.chmod(0o755)  # the gate's workers may run as another user, who must read it
-        (folder / "decoder.py").write_text(FACTORY)
-        check(folder, args.runs, "{}", "--update-baseline")
-        check(folder, args.runs, "{wider: 2}")
-        before = results.load(folder / "modelexport-baseline.json").models["llama"]
-        after = results.load(folder / "modelexport-out" / "results.json").models["llama"]
+        Path(name).chmod(0o755)
+        base = tree(Path(name) / "base", args.runs, "{}")
+        head = tree(Path(name) / "head", args.runs, "{wider: 2}")
+        if args.stored:
+            check(base, "--update-baseline", "--baseline", str(head / "baseline.json"))
+            check(head, "--baseline", str(head / "baseline.json"))
+            before = results.load(head / "baseline.json").models["llama"]
+        else:
+            check(head, "--against", str(base))
+            found = results.load(head / "modelexport-out" / "results.json").base
+            assert found is not None
+            before = found.models["llama"]
+        after = results.load(head / "modelexport-out" / "results.json").models["llama"]
     assert isinstance(before, Measured) and isinstance(after, Measured)
     for label, was, now in (("per token", before.inference, after.inference),
                             ("first token", before.first_token, after.first_token)):
