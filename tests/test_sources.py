@@ -35,17 +35,19 @@ def package(workspace: Path) -> Path:
     return workspace
 
 
-@pytest.mark.parametrize(("factory", "expected"), [
-    ("mine.absent:build", "mine.absent:build: no module 'mine.absent' in "),
-    ("mine.broken:build", "mine.broken:build: mine.broken has no function 'build'"),
-    ("mine.broken:not_a_module", "not_a_module() returned str, not an nn.Module"),
-    ("mine.broken:raises", "raises() raised ValueError: width 8 is not supported"),
+@pytest.mark.parametrize(("factory", "code", "expected"), [
+    # A name that does not resolve is a usage error, as a missing folder is; what the
+    # factory's own code does is the export's failure.
+    ("mine.absent:build", 2, "mine.absent:build: no module 'mine.absent' in "),
+    ("mine.broken:build", 2, "mine.broken:build: mine.broken has no function 'build'"),
+    ("mine.broken:not_a_module", 1, "not_a_module() returned str, not an nn.Module"),
+    ("mine.broken:raises", 1, "raises() raised ValueError: width 8 is not supported"),
 ])
 def test_export_says_what_is_wrong_with_a_factory_in_one_line(package: Path, factory: str,
-                                                             expected: str) -> None:
+                                                             code: int, expected: str) -> None:
     proc = run_cli("export", "--factory", factory, "--python-path", str(package), "-o",
                    str(package / "m.onnx"))
-    assert proc.returncode == 1
+    assert proc.returncode == code
     assert expected in one_error_line(proc)
     assert "second line" not in proc.stderr
 
@@ -83,8 +85,10 @@ def test_the_example_factory_gates_end_to_end_and_a_changed_kwarg_shows(workspac
     assert first.returncode == 0, first.stdout + first.stderr
     again = run_cli("check", "models.yaml", "--baseline", "baseline.json", "--repeats", "2",
                     cwd=example)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "graph changed" not in again.stdout
+    # Its time verdict follows the machine's load (0.03 s exports; a busy neighbour made one
+    # +262 %): only what does not move with load is asserted.
+    assert again.returncode in (0, 1), again.stdout + again.stderr
+    assert "graph changed" not in again.stdout and " failed " not in again.stdout
 
     manifest = example / "models.yaml"
     manifest.write_text(manifest.read_text().replace("depth: 2", "depth: 3"))

@@ -233,13 +233,13 @@ def _from_factory(source: Source) -> tuple[torch.nn.Module, dict[str, torch.Tens
         where = ", ".join(source.python_path) or "the installed packages"
         missing = exc.name or module_name
         if module_name == missing or module_name.startswith(missing + "."):
-            raise ExportFailed(f"{source.label}: no module {missing!r} in {where}") from exc
+            raise UsageError(f"{source.label}: no module {missing!r} in {where}") from exc
         raise ExportFailed(f"{source.label}: importing {module_name}: {describe(exc)}") from exc
     except Exception as exc:  # the user's module raised while being imported
         raise ExportFailed(f"{source.label}: importing {module_name}: {describe(exc)}") from exc
     build = getattr(module, function, None)
     if not callable(build):
-        raise ExportFailed(f"{source.label}: {module_name} has no function {function!r}")
+        raise UsageError(f"{source.label}: {module_name} has no function {function!r}")
     try:
         built = build(**source.kwargs)
     except Exception as exc:  # the user's function raised

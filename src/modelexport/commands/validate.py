@@ -29,18 +29,20 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 def run(args: Args) -> int:
     from modelexport.escape import printable, printable_message
 
-    failed = 0
+    # The exit code rule: 1 when a file is invalid (the answer is no), 2 when one is not
+    # there to check (the question cannot be answered); the others are checked either way.
+    code = 0
     for path in args.files:
         if not path.is_file():
             print(f"modelexport: error: {printable(str(path))}: no such file", file=sys.stderr)
-            failed += 1
+            code = 2
             continue
         try:
             print(printable(_validate_one(path)))
-        except ModelExportError as exc:  # this file's problem: the others are still checked
+        except ModelExportError as exc:
             print(f"modelexport: error: {printable_message(str(exc))}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+            code = max(code, 1)
+    return code
 
 
 def _validate_one(path: Path) -> str:
