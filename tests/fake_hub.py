@@ -20,6 +20,7 @@ SHA = "5" * 40  # the one commit the fake hub has
 class FakeHub:
     files: dict[str, bytes]  # of its one model
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, auth
+    repo: str | None = None  # its one model's id; None: it answers for any id
 
     @contextmanager
     def serve(self) -> Iterator[str]:
@@ -31,6 +32,19 @@ class FakeHub:
         finally:
             server.shutdown()
             server.server_close()
+
+    def _refusal(self, path: str) -> str | None:
+        """The hub's error code for a model or revision it does not have (the real hub
+        answers 404 with it in ``X-Error-Code``), else None."""
+        parts = path.split("?")[0].split("/")
+        repo = "/".join(parts[3:5]) if path.startswith("/api/models/") else "/".join(parts[1:3])
+        if self.repo is not None and repo != self.repo:
+            return "RepoNotFound"
+        for marker in ("revision", "tree", "resolve"):
+            if marker in parts and parts.index(marker) + 1 < len(parts) \
+                    and parts[parts.index(marker) + 1] not in (SHA, "main"):
+                return "RevisionNotFound"
+        return None
 
     def _answer(self, path: str) -> tuple[bytes, dict[str, str]] | None:
         if path.startswith("/api/models/") and "/tree/" in path:
@@ -56,6 +70,12 @@ class FakeHub:
 
             def _reply(self, head: bool) -> None:
                 hub.seen.append((self.command, self.path, self.headers.get("Authorization")))
+                refusal = hub._refusal(self.path)
+                if refusal is not None:
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", refusal)
+                    self.end_headers()
+                    return
                 found = hub._answer(self.path)
                 if found is None:
                     self.send_response(404)

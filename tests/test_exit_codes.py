@@ -5,11 +5,14 @@ not there, a manifest the command cannot run); 3 a bug of modelexport."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.harness import run_cli
+from tests.harness import one_error_line, outside_actions, run_cli
+
+from fake_hub import SHA, FakeHub
 
 GOOD = "version: 1\nmodels:\n  - name: a\n    source: {id: org/a}\n"
 TYPO = "version: 1\nmodels:\n  - name: a\n    sourc: {id: org/a}\n"
@@ -43,3 +46,19 @@ def test_every_command_follows_one_exit_code_rule(tmp_path: Path, args: list[str
     proc = run_cli(*args, cwd=tmp_path)
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.export
+@pytest.mark.parametrize(("model", "revision", "said"), [
+    ("org/other", SHA, "org/other@" + SHA + ": no such model on the hub"),
+    ("org/tiny", "f" * 40, "no such revision"),
+])
+def test_a_model_or_revision_the_hub_does_not_have_is_a_usage_error(
+        tmp_path: Path, model: str, revision: str, said: str) -> None:
+    hub = FakeHub({"config.json": b"{}"}, repo="org/tiny")
+    with hub.serve() as url:
+        env = {k: v for k, v in outside_actions(os.environ).items() if k != "HF_HUB_OFFLINE"}
+        proc = run_cli("export", model, "--revision", revision, "-o", str(tmp_path / "m.onnx"),
+                       env={**env, "HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf")})
+    assert proc.returncode == 2, proc.stderr
+    assert said in one_error_line(proc)

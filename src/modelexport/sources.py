@@ -314,7 +314,7 @@ def download(source: Source, token: str | None = None) -> str:
         ) from exc
     except GatedRepoError as exc:
         raise ExportFailed(f"{source.label}: gated model; set HF_TOKEN") from exc
-    except RevisionNotFoundError as exc:
-        raise ExportFailed(f"{source.label}: no such revision") from exc
+    except RevisionNotFoundError as exc:  # names that do not resolve: usage errors
+        raise UsageError(f"{source.label}: no such revision") from exc
     except RepositoryNotFoundError as exc:
-        raise ExportFailed(f"{source.label}: no such model on the hub (or no access)") from exc
+        raise UsageError(f"{source.label}: no such model on the hub (or no access)") from exc
