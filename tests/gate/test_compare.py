@@ -205,7 +205,10 @@ def test_a_decoder_gates_its_first_token_beside_its_per_token_latency() -> None:
     assert v.outcome == "regressed"
     assert v.reasons == ("first token +50.0 % (10.000 ms -> 15.000 ms)",)
     assert v.inference is not None and v.inference.direction == "same"
+    assert v.to_json()["first_token"]["ratio"] == pytest.approx(1.5)
     assert verdict(before, before, INFERENCE).outcome == "unchanged"
+    encoder = record(STEADY, inference=latency(BASE_MS, **LAYERS))
+    assert verdict(encoder, encoder, INFERENCE).to_json()["first_token"] is None
 
 
 def test_a_machine_slowed_between_runs_regresses_though_most_runs_are_not() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from modelexport import diff
 from modelexport.diff import StructureDiff
 from modelexport.gate import metric
-from modelexport.gate.latency import LATENCY, ModuleDelta, module_deltas
+from modelexport.gate.latency import FIRST_TOKEN, LATENCY, ModuleDelta, module_deltas
 from modelexport.gate.manifest import (
     AllowRegression,
     InferencePolicy,
@@ -91,9 +91,14 @@ class Verdict:
         """The latency's change, where it decided (same environment and settings)."""
         return self.change(LATENCY) if self.timed else None
 
+    @property
+    def first_token(self) -> Change | None:
+        """A decoder's prefill latency change, where it decided."""
+        return self.change(FIRST_TOKEN) if self.timed else None
+
     def to_json(self) -> dict[str, Any]:
         """One model of the JSON report (``schemas/report.schema.json``)."""
-        time, latency = self.time, self.inference
+        time, latency, first = self.time, self.inference, self.first_token
         return {
             "name": self.name, "verdict": self.outcome.value,
             "reasons": [r[:200] for r in self.reasons],
@@ -105,6 +110,7 @@ class Verdict:
                           "moved": [{"module": row.where, "baseline_ms": row.before_ms,
                                      "current_ms": row.after_ms, "modules": row.count}
                                     for row in self.moved]} if latency else None,
+            "first_token": {"ratio": first.ratio, "p_value": first.p_value} if first else None,
         }
 
 
