@@ -31,12 +31,15 @@ def profiles(job: dict[str, Any], stage_file: Path) -> dict[str, Any]:
     settings = Settings(**job["settings"])
     stage_file.write_text(f"inference {settings.runs} runs each, alternating")
     paths = [Path(p) for p in job["paths"]]
-    decoder = all(kvcache.phases(onnxfile.read(path).inputs) for path in paths)
+    phases = [kvcache.phases(onnxfile.read(path).inputs, settings.prompt_tokens,
+                             settings.new_tokens) for path in paths]
+    decoder = all(phases)
     found = session.run_alternating(paths, settings, job["timeout_s"],
-                                    kvcache.DECODE if decoder else None)
+                                    [one[kvcache.DECODE] for one in phases] if decoder else None)
     result: dict[str, Any] = {"latencies": [Latency.of(one).to_json() for one in found]}
     if decoder:  # the prefill too: time to first token
-        first = session.run_alternating(paths, settings, job["timeout_s"], kvcache.PREFILL)
+        first = session.run_alternating(paths, settings, job["timeout_s"],
+                                        [one[kvcache.PREFILL] for one in phases])
         result["first_token"] = [Latency.of(one).to_json() for one in first]
     return result
 

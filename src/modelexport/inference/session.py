@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from modelexport import inputs, kvcache, onnxfile, tags
+from modelexport import inputs, onnxfile, tags
 from modelexport.errors import ModelExportError, UsageError, describe
 from modelexport.inference import aggregate, attribute, events
 from modelexport.inference.events import EVENT_CAP
@@ -86,21 +86,19 @@ def run(path: Path, settings: Settings, overrides: list[InputSpec] | None = None
 
 
 def run_alternating(paths: list[Path], settings: Settings, timeout_s: float | None = None,
-                    phase: str | None = None) -> list[Profile]:
+                    overrides: list[list[InputSpec]] | None = None) -> list[Profile]:
     """Profile several exports (a pull request's base and head) side by side: every
     session created first, each warmed up, then their measured runs in turns, one run of
     each, reversing the order every round (ABBA). Run ``i`` of one export is then the
     neighbour of run ``i`` of the other: a load that comes and goes hits both alike, and
-    the verdict compares them in pairs. ``phase``: of decoders with their KV cache, the
-    inputs of that phase (``kvcache.phases``)."""
+    the verdict compares them in pairs. ``overrides``: each export's own, as ``run``
+    takes them (a decoder's phase)."""
     with tempfile.TemporaryDirectory(prefix="modelexport-profile-") as tmp:
         ready = []
         for index, path in enumerate(paths):
             (Path(tmp) / str(index)).mkdir()
-            specs = kvcache.phases(onnxfile.read(path).inputs, settings.prompt_tokens,
-                                   settings.new_tokens)[phase] if phase else []
-            ready.append(_prepare(path, settings, specs, 0, INPUT_LIMIT,
-                                  Path(tmp) / str(index)))
+            ready.append(_prepare(path, settings, overrides[index] if overrides else [], 0,
+                                  INPUT_LIMIT, Path(tmp) / str(index)))
         schedule = [one for one in ready for _ in range(settings.warmup)]
         for round_ in range(settings.runs):
             schedule += ready if round_ % 2 == 0 else ready[::-1]
