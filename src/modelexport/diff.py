@@ -91,7 +91,7 @@ def _subtree(word: str, top: ModuleStructure | None, members: list[ModuleStructu
         ranked = sorted(ops.items(), key=lambda item: (-item[1], item[0]))
         shown = ", ".join(f"{op} {n}" for op, n in ranked[:TOP_OPS])
         what += f" ({shown}{', ...' if len(ranked) > TOP_OPS else ''})"
-    return what + (f", {_size(params)} parameters" if params else "")
+    return what + (f", {size(params)} parameters" if params else "")
 
 
 def _changed(before: ModuleStructure, after: ModuleStructure) -> str:
@@ -104,7 +104,7 @@ def _changed(before: ModuleStructure, after: ModuleStructure) -> str:
     if moved:
         parts.append(", ".join(moved))
     if before.param_bytes != after.param_bytes:
-        parts.append(f"parameters {_sizes(before.param_bytes, after.param_bytes)}")
+        parts.append(f"parameters {sizes(before.param_bytes, after.param_bytes)}")
     return "; ".join(parts)
 
 
@@ -158,19 +158,19 @@ def _totals(before: Structure, after: Structure) -> tuple[str, bool]:
         if old != new:
             parts.append(f"{label} {old} -> {new}")
     if before.weight_bytes != after.weight_bytes:
-        parts.append(f"weights {_sizes(before.weight_bytes, after.weight_bytes)}")
+        parts.append(f"weights {sizes(before.weight_bytes, after.weight_bytes)}")
     if parts:
         return ", ".join(parts), True
-    return f"unchanged: {after.nodes} nodes, {_size(after.weight_bytes)} weights", False
+    return f"unchanged: {after.nodes} nodes, {size(after.weight_bytes)} weights", False
 
 
-def _sizes(before: int, after: int) -> str:
+def sizes(before: int, after: int) -> str:
     """``1.2 MB -> 1.5 MB``; with the difference in bytes where both round alike."""
-    old, new = _size(before), _size(after)
+    old, new = size(before), size(after)
     return f"{old} -> {new}" if old != new else f"{old} -> {new} ({after - before:+,} B)"
 
 
-def _size(count: int) -> str:
+def size(count: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if count >= scale:
             return f"{count / scale:.1f} {unit}"

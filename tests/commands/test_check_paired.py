@@ -178,7 +178,7 @@ def test_auto_compares_with_a_baseline_from_here_and_confirms_its_slowdown_besid
     verdicts = {m["name"]: m for m in json.loads((repo / "report.json").read_text())["models"]}
     assert verdicts["mlp"]["verdict"] == "unchanged", proc.stdout
     (reason,) = verdicts["mlp"]["reasons"]
-    assert reason.startswith("not confirmed: time +")
+    assert reason.startswith("not confirmed: export time +")
     assert " against the stored baseline; beside the base (" in reason
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (repo / "modelexport-out" / "confirmation.json").is_file()
@@ -218,5 +218,6 @@ def test_auto_with_a_baseline_from_another_machine_measures_the_base_and_gates_t
     assert "compared with the base (" in proc.stdout
     verdicts = json.loads((repo / "report.json").read_text())["models"]
     assert {m["verdict"] for m in verdicts} == {"unchanged"}  # never "not-comparable"
-    assert all(m["ratio"] is not None and m["inference"] is not None for m in verdicts
-               if m["name"] == "mlp")
+    (mlp,) = [m for m in verdicts if m["name"] == "mlp"]
+    assert [m["name"] for m in mlp["metrics"]] == ["export time", "inference"]
+    assert mlp["gated"] and all(m["paired"] for m in mlp["metrics"])

@@ -26,7 +26,7 @@ def test_compare_in_actions_writes_summary_outputs_annotations_and_comment(
     assert proc.returncode == 1, proc.stderr
     slower_line = TWO_MODELS.splitlines().index("  - name: slower") + 1
     assert (f"::error file={manifest_path},line={slower_line},title=modelexport%3A slower "
-            "regressed::time +30.0 %25 (1.010 s -> 1.313 s)") in proc.stdout
+            "regressed::export time +30.0 %25 (1.010 s -> 1.313 s)") in proc.stdout
     assert "::notice::PR comment created: https://github.example/octo/models/pull/12" \
         in proc.stdout
     summary = (tmp_path / "summary.md").read_text()

@@ -35,8 +35,9 @@ def verdict(current, baseline, policy=None, comparable=True) -> compare.Verdict:
 def test_known_regression() -> None:
     v = verdict(record([1.21, 1.19, 1.25, 1.22, 1.20]), record(STEADY))
     assert v.outcome == "regressed"
-    assert v.reasons[0].startswith("time +19.8 %")
-    assert v.time.p_value == pytest.approx(1 / 252)
+    assert v.reasons[0].startswith("export time +19.8 %")
+    time = v.change("export time")
+    assert time is not None and time.p_value == pytest.approx(1 / 252)
 
 
 def test_noisy_but_unchanged() -> None:
@@ -88,7 +89,7 @@ def test_tag_node_and_size_growth_regress() -> None:
     v = verdict(record(STEADY, unattributed=3, nodes=110, onnx_bytes=1100), record(STEADY))
     assert v.outcome == "regressed"
     assert v.reasons == ("unattributed nodes 0 -> 3", "nodes 100 -> 110",
-                         "ONNX size 1000 -> 1100 bytes")
+                         "ONNX size 1.0 KB -> 1.1 KB")
     assert verdict(record(STEADY, nodes=104), record(STEADY)).outcome == "unchanged"
 
 
@@ -205,10 +206,13 @@ def test_a_decoder_gates_its_first_token_beside_its_per_token_latency() -> None:
     assert v.outcome == "regressed"
     assert v.reasons == ("first token +50.0 % (10.000 ms -> 15.000 ms)",)
     assert v.inference is not None and v.inference.direction == "same"
-    assert v.to_json()["first_token"]["ratio"] == pytest.approx(1.5)
+    metrics = {m["name"]: m for m in v.to_json()["metrics"]}
+    assert metrics["first token"]["ratio"] == pytest.approx(1.5)
+    assert metrics["first token"]["direction"] == "worse"
     assert verdict(before, before, INFERENCE).outcome == "unchanged"
     encoder = record(STEADY, inference=latency(BASE_MS, **LAYERS))
-    assert verdict(encoder, encoder, INFERENCE).to_json()["first_token"] is None
+    names = [m["name"] for m in verdict(encoder, encoder, INFERENCE).to_json()["metrics"]]
+    assert names == ["export time", "inference"]
 
 
 def test_a_machine_slowed_between_runs_regresses_though_most_runs_are_not() -> None:
@@ -271,8 +275,9 @@ def test_paired_a_drift_on_both_sides_passes_and_a_constant_five_percent_regress
                        base=Base("abc1234", "0" * 64, {"m": record(LOAD)}))
     (slower,) = compare.compare(document, None, {"m": policy}, TODAY, comparable=True)
     assert slower.outcome == "regressed"
-    assert slower.reasons[0].startswith("time +5.0 % (95 %: +5.0..+5.0 %;")
-    assert slower.time is not None and slower.time.paired
+    assert slower.reasons[0].startswith("export time +5.0 % (95 %: +5.0..+5.0 %;")
+    time = slower.change("export time")
+    assert time is not None and time.paired
     # The same samples against a stored baseline: the load hides the 5 %.
     assert verdict(record([x * 1.05 for x in LOAD]), record(LOAD), policy).outcome == \
         "unchanged"

@@ -41,8 +41,8 @@ def test_a_slowdown_from_the_baselines_load_is_not_confirmed_and_passes() -> Non
     m, other = confirm.confirm(verdicts, paired, "abc1234")
     assert m.outcome == Outcome.UNCHANGED
     (reason,) = m.reasons
-    assert reason == ("not confirmed: time +25.0 % (0.804 s -> 1.005 s) against the "
-                      "stored baseline; beside the base (abc1234): time -0.1 % (95 %: "
+    assert reason == ("not confirmed: export time +25.0 % (0.804 s -> 1.005 s) against the "
+                      "stored baseline; beside the base (abc1234): export time -0.1 % (95 %: "
                       "-0.1..-0.1 %; 1.006 s -> 1.005 s, paired)")
     assert other == verdicts[1]
 
@@ -55,7 +55,7 @@ def test_a_real_slowdown_is_confirmed_and_other_reasons_still_fail() -> None:
     (kept,) = confirm.confirm([bigger], beside_base(m=(STEADY, STEADY)), "abc1234")
     assert kept.outcome == Outcome.REGRESSED
     assert kept.reasons[0] == "nodes 100 -> 120"
-    assert kept.reasons[1].startswith("not confirmed: time +30.0 %")
+    assert kept.reasons[1].startswith("not confirmed: export time +30.0 %")
 
 
 def test_a_confirmation_that_could_not_measure_keeps_the_verdict_and_says_so() -> None:

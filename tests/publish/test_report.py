@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from modelexport import diff
+from modelexport import diff, schemas
 from modelexport.gate.compare import Outcome, Verdict
 from modelexport.gate.latency import ModuleDelta
 from modelexport.gate.metric import Change
@@ -89,16 +89,71 @@ def test_where_inference_moved_shows_for_the_models_whose_latency_moved() -> Non
     # A module name from the model cannot break the table or the code span.
     assert "| `encoder.layer.{0..11}.output.'dense\\|x'` | 24.000 | 90.000 | +66.000 |" in markdown
     data = json.loads(report.as_json([slower, steady], []))["models"]
-    assert data[0]["inference"]["moved"][0] == {
+    assert data[0]["moved"][0] == {
         "module": "encoder.layer.{0..11}.intermediate.dense", "baseline_ms": 24.0,
         "current_ms": 96.0, "modules": 12}
-    assert data[1]["inference"] == {"ratio": 1.0, "p_value": 0.5, "moved": []}
+    assert data[1]["moved"] == []
     # Measured beside the pull request's base: the columns say so.
     paired = replace(results, base=Base("abc1234", "0" * 64, dict(results.models)))
     markdown = report.markdown([slower, steady], paired, None, [], "hint")
-    assert "| | model | base | head | Δ median pair | p | why |" in markdown
+    assert ("| | model | metric | base | head | change of pairs (95 %) | p | gate | why |"
+            in markdown)
     assert "| module (own time) | base ms | head ms | Δ ms |" in markdown
-    assert report.terminal([steady], [], "base").startswith("model  verdict    base  head")
-    assert "Δ median pair" in report.terminal([steady], [], "base").splitlines()[0]
+    header = report.terminal([steady], [], "base").splitlines()[0].split()
+    assert header[:5] == ["model", "verdict", "metric", "base", "head"]
     assert json.loads(report.as_json([steady], [], "abc1234"))["compared_with"] == {
         "kind": "base", "label": "abc1234"}
+
+
+def _cells(text: str) -> list[list[str]]:
+    """The terminal table's rows, split on the two-space gaps between its columns."""
+    return [[cell.strip() for cell in line.split("  ") if cell.strip()]
+            for line in text.split("\n\n")[0].splitlines()]
+
+
+def test_every_gated_metric_has_its_own_cells_and_the_why_names_the_one_that_decided() -> None:
+    # Export time steady, inference faster: the verdict says which metric improved.
+    faster = Verdict("minilm", Outcome.IMPROVED,
+                     ("inference -9.5 % (2.100 ms -> 1.900 ms)",), 1.234, 1.19,
+                     changes=(Change("export time", "s", 1.234, 1.19, 0.964, 0.155, "same"),
+                              Change("inference", "ms", 2.1, 1.9, 0.905, 0.002, "better")),
+                     timed=True)
+    # Paired: the change is the pairs' median ratio with its interval.
+    slower = Verdict("smallcnn", Outcome.REGRESSED,
+                     ("inference +28.0 % (95 %: +20.0..+31.0 %; 0.100 ms -> 0.128 ms, paired)",
+                      "ONNX size 100.9 KB -> 175.6 KB"), 0.5, 0.49,
+                     changes=(Change("export time", "s", 0.5, 0.49, 0.98, 0.7, "same", True,
+                                     (0.95, 1.01)),
+                              Change("inference", "ms", 0.1, 0.128, 1.28, 0.001, "worse", True,
+                                     (1.2, 1.31))),
+                     timed=True)
+    elsewhere = Verdict("bert", Outcome.NOT_COMPARABLE,
+                        ("environment differs from the baseline's",), 2.0, 3.0,
+                        changes=(Change("export time", "s", 2.0, 3.0, 1.5, 0.001, "worse"),))
+    new = Verdict("vit", Outcome.NEW, ("no baseline yet",), current_s=0.75)
+    rows = _cells(report.terminal([faster, slower, elsewhere, new], []))
+    assert rows[0] == ["model", "verdict", "metric", "baseline", "current", "change", "p",
+                       "gate", "why"]
+    assert rows[1] == ["minilm", "improved", "export time", "1.234 s", "1.190 s", "-3.6 %",
+                       "0.155", "same", "inference -9.5 % (2.100 ms -> 1.900 ms)"]
+    assert rows[2] == ["inference", "2.100 ms", "1.900 ms", "-9.5 %", "0.002", "faster"]
+    assert rows[3][:8] == ["smallcnn", "regressed", "export time", "0.500 s", "0.490 s",
+                           "-2.0 % (-5.0..+1.0)", "0.7", "same"]
+    assert rows[4] == ["inference", "0.100 ms", "0.128 ms", "+28.0 % (+20.0..+31.0)", "0.001",
+                       "slower"]
+    assert rows[5][-2:] == ["not gated", "environment differs from the baseline's"]
+    assert rows[6] == ["vit", "new", "export time", "-", "0.750 s", "-", "-", "-",
+                       "no baseline yet"]
+    results = results_of({n: measured(STEADY) for n in ("minilm", "smallcnn", "bert", "vit")})
+    markdown = report.markdown([faster, slower, elsewhere, new], results, None, [], "hint")
+    assert ("| 🟢 | `minilm` | export time | 1.234 s | 1.190 s | -3.6 % | 0.155 | same | "
+            "`inference -9.5 % (2.100 ms -> 1.900 ms)` |") in markdown
+    assert "| | | inference | 2.100 ms | 1.900 ms | -9.5 % | 0.002 | faster |  |" in markdown
+    assert "| | | inference | 0.100 ms | 0.128 ms | +28.0 % (+20.0..+31.0) | 0.001 | slower |" \
+        in markdown
+    document = json.loads(report.as_json([faster, slower, elsewhere, new], []))
+    assert schemas.schema_errors(document, schemas.REPORT) == []
+    cnn = document["models"][1]
+    assert cnn["metrics"][1] == {
+        "name": "inference", "unit": "ms", "baseline": 0.1, "current": 0.128, "ratio": 1.28,
+        "interval": [1.2, 1.31], "p_value": 0.001, "direction": "worse", "paired": True}

@@ -19,7 +19,7 @@ from typing import Any
 from modelexport import diff
 from modelexport.diff import StructureDiff
 from modelexport.gate import metric
-from modelexport.gate.latency import FIRST_TOKEN, LATENCY, ModuleDelta, module_deltas
+from modelexport.gate.latency import LATENCY, ModuleDelta, module_deltas
 from modelexport.gate.manifest import (
     AllowRegression,
     InferencePolicy,
@@ -27,7 +27,7 @@ from modelexport.gate.manifest import (
     Thresholds,
 )
 from modelexport.gate.metric import Change, Metric, Rule
-from modelexport.gate.records import EXPORT_TIME, Failed, Measured, ModelResult
+from modelexport.gate.records import Failed, Measured, ModelResult
 from modelexport.gate.results import Results
 
 
@@ -83,34 +83,22 @@ class Verdict:
         return next((c for c in self.changes if c.name == metric), None)
 
     @property
-    def time(self) -> Change | None:
-        return self.change(EXPORT_TIME)
-
-    @property
     def inference(self) -> Change | None:
         """The latency's change, where it decided (same environment and settings)."""
         return self.change(LATENCY) if self.timed else None
 
-    @property
-    def first_token(self) -> Change | None:
-        """A decoder's prefill latency change, where it decided."""
-        return self.change(FIRST_TOKEN) if self.timed else None
-
     def to_json(self) -> dict[str, Any]:
         """One model of the JSON report (``schemas/report.schema.json``)."""
-        time, latency, first = self.time, self.inference, self.first_token
         return {
             "name": self.name, "verdict": self.outcome.value,
             "reasons": [r[:200] for r in self.reasons],
             "baseline_s": self.baseline_s, "current_s": self.current_s,
-            "ratio": time.ratio if time else None, "p_value": time.p_value if time else None,
-            "accepted": self.accepted, "compared": self.compared,
+            "accepted": self.accepted, "compared": self.compared, "gated": self.timed,
+            "metrics": [c.to_json() for c in self.changes],
             "structure": self.structure.to_json() if self.structure else None,
-            "inference": {"ratio": latency.ratio, "p_value": latency.p_value,
-                          "moved": [{"module": row.where, "baseline_ms": row.before_ms,
-                                     "current_ms": row.after_ms, "modules": row.count}
-                                    for row in self.moved]} if latency else None,
-            "first_token": {"ratio": first.ratio, "p_value": first.p_value} if first else None,
+            "moved": [{"module": row.where, "baseline_ms": row.before_ms,
+                       "current_ms": row.after_ms, "modules": row.count}
+                      for row in self.moved],
         }
 
 
@@ -163,8 +151,9 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
     if not comparable:
         return replace(measured, outcome=Outcome.NOT_COMPARABLE,
                        reasons=("environment differs from the baseline's",))
-    faster = any(c.direction == "better" for c in changes)
-    return replace(measured, outcome=Outcome.IMPROVED if faster else Outcome.UNCHANGED)
+    faster = tuple(c.reason() for c in changes if c.direction == "better")
+    return replace(measured, outcome=Outcome.IMPROVED if faster else Outcome.UNCHANGED,
+                   reasons=faster)
 
 
 def _metrics(current: Measured, before: Measured, policy: Policy, paired: bool
@@ -225,7 +214,7 @@ def _growth(current: Measured, baseline: Measured, limits: Thresholds) -> list[s
     if now.nodes > before.nodes * (1 + limits.nodes):
         reasons.append(f"nodes {before.nodes} -> {now.nodes}")
     if current.onnx_bytes > baseline.onnx_bytes * (1 + limits.size):
-        reasons.append(f"ONNX size {baseline.onnx_bytes} -> {current.onnx_bytes} bytes")
+        reasons.append(f"ONNX size {diff.sizes(baseline.onnx_bytes, current.onnx_bytes)}")
     return reasons
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import Literal
+from typing import Any, Literal
 
 from modelexport import stats
 
@@ -38,7 +38,7 @@ class Rule:
 
 @dataclass(frozen=True)
 class Metric:
-    name: str  # as reports say it: "time", "inference"
+    name: str  # as reports say it: "export time", "inference"
     unit: str  # "s", "ms"
     samples: tuple[float, ...]  # what the verdict is decided on
     better: Better = "lower"
@@ -63,7 +63,7 @@ class Change:
     interval: tuple[float, float] | None = None  # 95 % of the paired ratio; None: too few
 
     def reason(self) -> str:
-        """``time +23.0 % (1.000 s -> 1.230 s)``; paired, with the ratio's interval where
+        """``export time +23.0 % (1.000 s -> 1.230 s)``; paired, with the ratio's interval where
         there are pairs enough: ``inference +6.1 % (95 %: +4.0..+8.3 %; 1.000 ms -> ...)``."""
         spread = ""
         if self.interval:
@@ -71,6 +71,13 @@ class Change:
             spread = f"95 %: {low:+.1f}..{high:+.1f} %; "
         return (f"{self.name} {100 * (self.ratio - 1):+.1f} % ({spread}{self.before:.3f} "
                 f"{self.unit} -> {self.after:.3f} {self.unit}{', paired' if self.paired else ''})")
+
+    def to_json(self) -> dict[str, Any]:
+        """One metric of the JSON report (``schemas/report.schema.json``)."""
+        return {"name": self.name, "unit": self.unit, "baseline": self.before,
+                "current": self.after, "ratio": self.ratio,
+                "interval": list(self.interval) if self.interval else None,
+                "p_value": self.p_value, "direction": self.direction, "paired": self.paired}
 
 
 def judge(now: Metric, before: Metric, rule: Rule, paired: bool = False) -> Change:

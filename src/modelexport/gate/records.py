@@ -16,7 +16,7 @@ from modelexport.sidecar import Fallback, TagStatistics, Validation
 from modelexport.sources import Source
 from modelexport.structure import Structure
 
-EXPORT_TIME = "time"  # the metric's name
+EXPORT_TIME = "export time"  # the metric's name
 
 
 @dataclass(frozen=True)

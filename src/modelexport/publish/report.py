@@ -10,7 +10,8 @@ from statistics import median
 from modelexport import diff
 from modelexport.escape import block, code, in_html, printable
 from modelexport.gate.compare import Outcome, Verdict
-from modelexport.gate.records import Measured
+from modelexport.gate.metric import Change
+from modelexport.gate.records import EXPORT_TIME, Measured
 from modelexport.gate.results import Results
 from modelexport.github.actions import Annotation
 from modelexport.htp.options import GATED_PHASES, TOTAL
@@ -34,14 +35,32 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f} s"
 
 
-def _delta(verdict: Verdict) -> str:
-    return "-" if verdict.time is None else f"{100 * (verdict.time.ratio - 1):+.1f} %"
+def _change(change: Change) -> str:
+    """``+6.1 %``; paired, with the interval of the pairs' ratio: ``+6.1 % (+4.0..+8.3)``."""
+    text = f"{100 * (change.ratio - 1):+.1f} %"
+    if change.interval:
+        low, high = (100 * (end - 1) for end in change.interval)
+        text += f" ({low:+.1f}..{high:+.1f})"
+    return text
 
 
-def _p(verdict: Verdict) -> str:
-    if verdict.time is None:
-        return "-"
-    return "n/a" if verdict.time.p_value is None else f"{verdict.time.p_value:.3g}"
+def _p(change: Change) -> str:
+    return "n/a" if change.p_value is None else f"{change.p_value:.3g}"
+
+
+# What the rule made of a metric; in another environment it decided nothing.
+GATE = {"worse": "slower", "better": "faster", "same": "same"}
+UNGATED = "not gated"
+
+
+def metric_rows(verdict: Verdict) -> list[tuple[str, str, str, str, str, str]]:
+    """The verdict's cells, one row per gated metric: (metric, before, after, change, p,
+    gate). A model with no metric compared (new, missing, failed) has one row of its export
+    time, as far as it was measured."""
+    rows = [(c.name, f"{c.before:.3f} {c.unit}", f"{c.after:.3f} {c.unit}", _change(c), _p(c),
+             GATE[c.direction] if verdict.timed else UNGATED) for c in verdict.changes]
+    return rows or [(EXPORT_TIME, _seconds(verdict.baseline_s), _seconds(verdict.current_s),
+                     "-", "-", "-")]
 
 
 def _why(verdict: Verdict) -> str:
@@ -72,19 +91,28 @@ def _latency(verdict: Verdict) -> str:
 
 
 NOW = {"baseline": "current", "base": "head"}  # what a run is called beside what it compared with
-# Paired, the change is the median of the pairs' ratios, not the ratio of the medians.
-DELTA = {"baseline": "Δ median", "base": "Δ median pair"}
+# Paired, the change is the median of the pairs' ratios (with its 95 % interval), not the
+# ratio of the medians.
+CHANGE = {"baseline": "change", "base": "change of pairs (95 %)"}
+
+
+def _header(against: str) -> tuple[str, ...]:
+    return ("model", "verdict", "metric", against, NOW[against], CHANGE[against], "p", "gate")
 
 
 def terminal(verdicts: list[Verdict], notes: list[str], against: str = "baseline") -> str:
     """``against``: what the verdicts compared with ("baseline", or "base" when measured
-    beside the pull request's base)."""
-    rows = [("model", "verdict", against, NOW[against], DELTA[against], "p", "why")]
-    rows += [(printable(v.name), v.outcome.value, _seconds(v.baseline_s),
-              _seconds(v.current_s), _delta(v), _p(v), printable(_why(v))) for v in verdicts]
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[6]
-             for row in rows]
+    beside the pull request's base). One row per metric; the model, its verdict and why on
+    the first."""
+    rows = [(*_header(against), "why")]
+    for v in verdicts:
+        for i, cells in enumerate(metric_rows(v)):
+            first = i == 0
+            rows.append((printable(v.name) if first else "", v.outcome.value if first else "",
+                         *cells, printable(_why(v)) if first else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(8)]
+    lines = [("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
+              + "  " + row[8]).rstrip() for row in rows]
     for verdict in changed_graphs(verdicts):
         assert verdict.structure is not None
         found = diff.as_text(verdict.structure, GRAPH_ROWS)
@@ -122,11 +150,9 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
     against = "base" if results.base else "baseline"
     if notes:
         head += [*[f"> {code(n)}" for n in notes], ""]
-    head += [f"| | model | {against} | {NOW[against]} | {DELTA[against]} | p | why |",
-             "|---|---|---|---|---|---|---|"]
-    rows = [f"| {EMOJI[v.outcome]} | {code(v.name)} | {_seconds(v.baseline_s)} | "
-            f"{_seconds(v.current_s)} | {_delta(v)} | {_p(v)} | "
-            f"{code(_why(v)) if v.reasons else ''} |" for v in verdicts]
+    head += ["| | " + " | ".join(_header(against)[:1] + _header(against)[2:]) + " | why |",
+             "|---|---|---|--:|--:|--:|--:|---|---|"]
+    groups = [_markdown_rows(v) for v in verdicts]
     tail = [
         "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts, against),
         _details("Per-phase medians (seconds), peak memory", _phases(results)),
@@ -134,22 +160,35 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
         _details("Environment", _environment(results, baseline)),
         _details("Updating the baseline", update_hint),
     ]
-    text = "\n".join([*head, *rows, *tail]) + "\n"
+    text = "\n".join([*head, *(row for group in groups for row in group), *tail]) + "\n"
     if len(text.encode()) <= LIMIT:
         return text
-    # Keep the verdict table (failing rows first) and drop the details.
-    failing = (EMOJI[Outcome.REGRESSED], EMOJI[Outcome.FAILED])
-    rows.sort(key=lambda row: row.split("|")[1].strip() not in failing)
+    # Keep the verdict table (failing models first, each with all its rows) and drop the details.
+    groups.sort(key=lambda group: not group[0].startswith(FAILING))
     kept: list[str] = []
     budget = LIMIT - len("\n".join(head).encode()) - 200
-    for row in rows:
-        budget -= len(row.encode()) + 1
+    for group in groups:
+        budget -= sum(len(row.encode()) + 1 for row in group)
         if budget < 0:
             break
-        kept.append(row)
-    note = (f"\n_Truncated: {len(rows) - len(kept)} of {len(rows)} rows and the details left "
+        kept += group
+    shown = sum(1 for row in kept if not row.startswith("| |"))
+    note = (f"\n_Truncated: {len(groups) - shown} of {len(groups)} models and the details left "
             "out to stay under the comment size limit; see the JSON report._\n")
     return "\n".join([*head, *kept]) + "\n" + note
+
+
+FAILING = tuple(f"| {EMOJI[o]} |" for o in (Outcome.REGRESSED, Outcome.FAILED))
+
+
+def _markdown_rows(verdict: Verdict) -> list[str]:
+    """A model's rows of the verdict table: its emoji, name and why on the first."""
+    rows = []
+    for i, (name, before, after, change, p, gate) in enumerate(metric_rows(verdict)):
+        lead = (f"| {EMOJI[verdict.outcome]} | {code(verdict.name)} | " if i == 0 else "| | | ")
+        why = code(_why(verdict)) if i == 0 and verdict.reasons else ""
+        rows.append(f"{lead}{name} | {before} | {after} | {change} | {p} | {gate} | {why} |")
+    return rows
 
 
 def _graph_changes(verdicts: list[Verdict], drift: list[str] | None) -> list[str]:
@@ -256,6 +295,6 @@ def as_json(verdicts: list[Verdict], notes: list[str], base: str | None = None) 
     """The JSON report (``schemas/report.schema.json``). ``base``: the label of the pull
     request's base the verdicts compared with (None: the stored baseline)."""
     compared_with = {"kind": "base" if base else "baseline", "label": base}
-    return json.dumps({"summary": summary(verdicts), "compared_with": compared_with,
-                       "notes": notes, "models": [v.to_json() for v in verdicts]},
-                      indent=1) + "\n"
+    return json.dumps({"version": 2, "summary": summary(verdicts),
+                       "compared_with": compared_with, "notes": notes,
+                       "models": [v.to_json() for v in verdicts]}, indent=1) + "\n"
