@@ -26,7 +26,8 @@ MODULES = {"mask": "", "c": "embeddings", "mm0": "layer.0.dense", "add0": "layer
            "gelu0": "layer.0.act", "mm1": "layer.1.dense", "out": "layer.1"}
 
 
-def test_a_fused_kernel_goes_to_the_common_module_of_what_it_computes() -> None:
+def test_a_fused_kernel_goes_to_the_module_of_its_heaviest_node_and_names_what_it_absorbed(
+) -> None:
     optimized = [
         node("mask", "Cast", ("m",), ("mask_out",)),
         node("fused", "FusedMatMulGelu", ("x", "w0"), ("gelu0_out",)),  # mm0 + add0 + gelu0
@@ -35,9 +36,10 @@ def test_a_fused_kernel_goes_to_the_common_module_of_what_it_computes() -> None:
         node("out", "Identity", ("mm1_out", "mask_out"), ("y",)),
     ]
     placed = attribute.attribute(EXPORTED, MODULES, optimized)
-    # The folded Constant (tagged embeddings) is a member but says nothing of the place.
-    assert placed["fused"] == Placement("layer.0", ("c", "mm0", "add0", "gelu0"), "fused",
-                                       "FusedMatMulGelu")
+    # The MatMul is the work; the Gelu of the next module rides along. The folded Constant
+    # (tagged embeddings) is a member but says nothing of the place.
+    assert placed["fused"] == Placement("layer.0.dense", ("c", "mm0", "add0", "gelu0"), "fused",
+                                       "FusedMatMulGelu", ("layer.0.act",))
     assert placed["mask"] == Placement("", ("mask",), "node", "Cast")
     assert placed["mm1"] == Placement("layer.1.dense", ("mm1",), "node", "MatMul")
     # It feeds layer.1.dense (mm1): its work serves that, not the fused kernel before it.
@@ -75,9 +77,34 @@ def test_kernels_ort_renamed_are_found_by_the_names_it_gives_them() -> None:
         node("/fc/Add_reshape", "Reshape", ("gemm_out",), ("y",)),
     ]
     placed = attribute.attribute(exported, modules, optimized)
-    assert placed["/act/Relu_output_0_nchwc"] == Placement("stem", ("/conv/Conv", "/act/Relu"),
-                                                           "fused", "Conv")
+    assert placed["/act/Relu_output_0_nchwc"] == Placement(
+        "stem.conv", ("/conv/Conv", "/act/Relu"), "fused", "Conv", ("stem.act",))
     assert placed["/fc/MatMul/MatMulAddFusion/"] == Placement("head.fc", ("/fc/MatMul",), "node",
                                                               "Gemm")
     assert placed["/fc/Add_reshape"].module == "head.fc"
     assert placed["reorder_out"] == Placement("head.fc", (), "neighbours", "ReorderOutput")
+
+
+def test_a_kernel_fusing_equally_heavy_nodes_of_several_modules_goes_to_their_ancestor() -> None:
+    # An attention fusion: the query, key and value products weigh alike; the softmax of
+    # the parent module weighs less. Both layer norms' elementwise work weighs less still.
+    exported = [
+        node("q", "MatMul", ("x", "wq"), ("q_out",)),
+        node("k", "MatMul", ("x", "wk"), ("k_out",)),
+        node("v", "MatMul", ("x", "wv"), ("v_out",)),
+        node("scores", "MatMul", ("q_out", "k_out"), ("s_out",)),
+        node("softmax", "Softmax", ("s_out",), ("p_out",)),
+        node("context", "MatMul", ("p_out", "v_out"), ("y",)),
+        node("add", "Add", ("y", "x"), ("r",)),
+        node("mean", "ReduceMean", ("r",), ("norm",)),
+    ]
+    modules = {"q": "attn.query", "k": "attn.key", "v": "attn.value", "scores": "attn",
+               "softmax": "attn", "context": "attn", "add": "output", "mean": "output.norm"}
+    optimized = [node("fused", "Attention", ("x", "wqkv"), ("y",)),
+                 node("skip_norm", "SkipLayerNormalization", ("y", "x"), ("norm",))]
+    placed = attribute.attribute(exported, modules, optimized)
+    assert placed["fused"].module == "attn"
+    assert placed["fused"].absorbed == ("attn.key", "attn.query", "attn.value")
+    # The normalization outweighs the residual Add it swallowed.
+    assert placed["skip_norm"] == Placement("output.norm", ("add", "mean"), "fused",
+                                            "SkipLayerNormalization", ("output",))

@@ -66,6 +66,22 @@ def test_model_explorer_opens_every_node_under_its_module_and_takes_the_overlay(
         sum(n.ms for n in found.nodes if n.members), rel=1e-3)
 
 
+@pytest.mark.export
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_a_conv_fused_with_the_next_modules_relu_is_the_convs_time(exports,
+                                                                   exporter: str) -> None:
+    # ORT fuses each ResNetConvLayer's convolution with its activation, a sibling module.
+    found, _ = session.run(exports.get("resnet", exporter).onnx_path, SETTINGS)
+    convs = [node for node in found.nodes if node.op_type == "Conv"]
+    fused = [node for node in convs if node.absorbed]
+    assert fused, [(node.name, node.members) for node in convs]
+    assert any(module.endswith(".activation") for node in fused for module in node.absorbed)
+    # Every convolution's time is a convolution module's own, none its parent layer's.
+    assert all(node.module is not None and node.module.endswith(".convolution")
+               for node in convs), [(n.name, n.module, n.absorbed) for n in convs]
+    assert Profile.from_json(json.loads(json.dumps(found.to_json()))).nodes == found.nodes
+
+
 def bert(intermediate_size: int) -> Source:
     return Source(kind="config", model_type="bert",
                   config={"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,

@@ -70,5 +70,5 @@ def _nodes(runs: Runs, placed: dict[str, Placement],
         per_run = [kernels.get(name, (0.0, 0)) for kernels in runs.kernels]
         timed.append(NodeTime(name, place.op_type, place.module, place.how,
                               place.members, typical([us / 1000 for us, _ in per_run]),
-                              max(n for _, n in per_run)))
+                              max(n for _, n in per_run), place.absorbed))
     return tuple(sorted(timed, key=lambda node: (-node.ms, node.name)))

@@ -3,9 +3,11 @@
 ORT's optimizations rename and fuse nodes, so a node of the optimized graph is traced back
 through tensor names: a fused node still produces the output tensors of the subgraph it
 replaced, and the nodes of that subgraph are those whose results no longer exist outside
-it. A node standing for several modules goes to their lowest common ancestor; one whose
-outputs are all new goes by the name ORT gave it (named after an exported node or tensor),
-else where the nodes it feeds are.
+it. A node standing for several modules goes where its heaviest original nodes are (a
+Conv fused with the Relu of the module after it is the Conv's module's time; ``WEIGHT``), to
+their lowest common ancestor where those lie in several modules, and says which other
+modules it absorbed. One whose outputs are all new goes by the name ORT gave it (named
+after an exported node or tensor), else where the nodes it feeds are.
 """
 
 from __future__ import annotations
@@ -26,9 +28,23 @@ class Placement:
     members: tuple[str, ...]  # the exported nodes it computes
     how: str  # node | fused | neighbours | none
     op_type: str  # of the optimized node, without its domain, as ORT's profiler names it
+    absorbed: tuple[str, ...] = ()  # fused: the other modules whose nodes it computes
 
 
 NOWHERE = Placement(None, (), "none", "")  # a kernel the optimized graph does not name
+
+# How much work an exported node's op does, by class: products and convolutions dwarf the
+# normalizations, softmaxes and reductions, which outweigh an elementwise op. A fused kernel
+# is the work of its heaviest members; ops not named weigh 1.
+WEIGHT = {
+    **dict.fromkeys(("Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "Gemm",
+                     "MatMulInteger", "QLinearMatMul", "Einsum", "LSTM", "GRU", "RNN",
+                     "Attention", "MultiHeadAttention", "FusedMatMul", "FusedConv",
+                     "FusedGemm"), 3),
+    **dict.fromkeys(("LayerNormalization", "BatchNormalization", "InstanceNormalization",
+                     "GroupNormalization", "RMSNormalization", "Softmax", "LogSoftmax",
+                     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceL2", "TopK", "CumSum"), 2),
+}
 
 
 def attribute(exported: Sequence[Node], modules: dict[str, str | None],
@@ -48,16 +64,24 @@ def attribute(exported: Sequence[Node], modules: dict[str, str | None],
             node.name, producer, by_name)
         members = _members(seeds - claimed, exported, producer, consumers, alive, claimed)
         claimed |= members
-        names = tuple(exported[i].name for i in sorted(members))
-        # A folded Constant computes nothing: whichever module made it says nothing of
-        # where the kernel's work belongs.
-        tags = [tag for i in sorted(members) if exported[i].op_type != "Constant"
-                and (tag := modules.get(exported[i].name)) is not None]
-        how = "none" if not tags else "node" if len(names) == 1 else "fused"
-        placed[node.name] = Placement(modulepath.common(tags) if tags else None, names, how,
-                                      _op(node))
+        placed[node.name] = _place(node, [exported[i] for i in sorted(members)], modules)
     _place_by_neighbours(optimized, placed)
     return placed
+
+
+def _place(node: Node, members: list[Node], modules: dict[str, str | None]) -> Placement:
+    """Where the work of ``members`` belongs: the module of the heaviest of them."""
+    names = tuple(member.name for member in members)
+    # A folded Constant computes nothing: whichever module made it says nothing of where
+    # the kernel's work belongs.
+    tagged = [(WEIGHT.get(member.op_type, 1), tag) for member in members
+              if member.op_type != "Constant" and (tag := modules.get(member.name)) is not None]
+    if not tagged:
+        return Placement(None, names, "none", _op(node))
+    heaviest = max(weight for weight, _ in tagged)
+    where = modulepath.common([tag for weight, tag in tagged if weight == heaviest])
+    absorbed = tuple(sorted({tag for _, tag in tagged} - {where}))
+    return Placement(where, names, "node" if len(names) == 1 else "fused", _op(node), absorbed)
 
 
 def _op(node: Node) -> str:

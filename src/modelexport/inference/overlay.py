@@ -6,26 +6,26 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from modelexport.inference.attribute import WEIGHT
 from modelexport.inference.records import Profile
 from modelexport.onnxfile import Node
-
-# Where several exported nodes become one kernel, the overlay shows its time on the heavy
-# ones among them (a MatMul fused with its bias Add is the MatMul's time).
-HEAVY_OPS = frozenset({"MatMul", "Gemm", "Conv", "ConvTranspose", "Attention",
-                       "MultiHeadAttention", "FusedMatMul", "FusedConv", "FusedGemm", "Einsum"})
 
 
 def overlay(profile: Profile, exported: Sequence[Node], graph_id: str) -> dict[str, Any]:
     """Model Explorer node data: milliseconds per node of the exported graph, keyed by node
-    name as its ONNX adapter names nodes. A kernel's time goes to the heavy nodes among
-    those it computes (evenly), else to the one that produced its result."""
+    name as its ONNX adapter names nodes. A kernel's time goes to the heaviest nodes among
+    those it computes (evenly; ``attribute.WEIGHT``: a MatMul fused with its bias Add is the
+    MatMul's time), else, where all are elementwise, to the one that produced its result."""
     ops = {node.name: node.op_type for node in exported}
     values: dict[str, float] = defaultdict(float)
     for node in profile.nodes:
         members = [m for m in node.members if m in ops]
         if not members:
             continue
-        heavy = [m for m in members if ops[m] in HEAVY_OPS] or members[-1:]
+        weights = [WEIGHT.get(ops[m], 1) for m in members]
+        top = max(weights)
+        heavy = ([m for m, w in zip(members, weights, strict=True) if w == top] if top > 1
+                 else members[-1:])
         for member in heavy:
             values[member] += node.ms / len(heavy)
     return {graph_id: {

@@ -9,7 +9,7 @@ from typing import Any
 
 from modelexport.kvcache import NEW_TOKENS, PROMPT_TOKENS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a fused kernel names the modules it absorbed
 OPTIMIZATIONS = ("disable", "basic", "extended", "all")  # ORT's levels; "all" is its default
 
 
@@ -36,6 +36,7 @@ class NodeTime:
     members: tuple[str, ...]
     ms: float
     calls: int
+    absorbed: tuple[str, ...] = ()  # fused: the other modules whose nodes it computes
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class Profile:
             "modules": [{**vars(m), "self_interval": _pair(m.self_interval),
                          "inclusive_interval": _pair(m.inclusive_interval),
                          "ops": [list(op) for op in m.ops]} for m in self.modules],
-            "nodes": [{**vars(n), "members": list(n.members)} for n in self.nodes],
+            "nodes": [{**vars(n), "members": list(n.members), "absorbed": list(n.absorbed)}
+                      for n in self.nodes],
         }
 
     @classmethod
@@ -89,7 +91,9 @@ class Profile:
                                 "inclusive_interval": _tuple(m["inclusive_interval"]),
                                 "ops": tuple((op, ms) for op, ms in m["ops"])})
                   for m in data["modules"]),
-            tuple(NodeTime(**{**n, "members": tuple(n["members"])}) for n in data["nodes"]),
+            tuple(NodeTime(**{**n, "members": tuple(n["members"]),
+                              "absorbed": tuple(n.get("absorbed", ()))})
+                  for n in data["nodes"]),
         )
 
 
