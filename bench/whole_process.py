@@ -3,10 +3,14 @@ each: one fresh process per export, alternating, side by side in one run.
 
     python bench/whole_process.py --rounds 7                # 4 full-size models x 2 exporters
     python bench/whole_process.py --rounds 7 --models bert --exporters dynamo
+    python bench/whole_process.py --rounds 5 --source folder     # from save_pretrained folders
 
 modelexport side: `modelexport export --model-type M --exporter E -o FILE` (random weights
-from the full-size default config, dynamic batch and sequence axes: the defaults).
-Bare side: a script that builds the same model from its config and calls the documented
+from the full-size default config, dynamic batch and sequence axes: the defaults); with
+`--source folder`, `modelexport export FOLDER ...` of a folder that `save_pretrained` wrote
+(the same model, saved once before the rounds).
+Bare side: a script that builds the same model from its config (`--source folder`: loads it
+with `AutoModel.from_pretrained(FOLDER)`) and calls the documented
 `torch.onnx.export` with what modelexport's sidecar records of its own export: the same
 input names, shapes and dtypes, the same dynamic axes, the same opset, `f=FILE` (for dynamo
 that is `torch.onnx.export(model, (), FILE, kwargs=..., dynamo=True, opset_version=...,
@@ -36,8 +40,11 @@ import inspect, json, sys
 import torch, transformers
 spec = json.loads(sys.argv[1])
 torch.manual_seed(0)
-config = transformers.AutoConfig.for_model(spec["model_type"])
-model = transformers.AutoModel.from_config(config).eval()
+if spec["folder"]:
+    model = transformers.AutoModel.from_pretrained(spec["folder"]).eval()
+else:
+    config = transformers.AutoConfig.for_model(spec["model_type"])
+    model = transformers.AutoModel.from_config(config).eval()
 tensors = {}
 for i in spec["inputs"]:
     dtype = getattr(torch, i["dtype"])
@@ -79,7 +86,15 @@ def run(command: list[str]) -> tuple[float, int]:
     return seconds, usage.ru_maxrss * 1024
 
 
-def bare_spec(sidecar: Path, model_type: str, output: Path) -> dict:
+SAVE = '''
+import sys, torch, transformers
+torch.manual_seed(0)
+config = transformers.AutoConfig.for_model(sys.argv[1])
+transformers.AutoModel.from_config(config).save_pretrained(sys.argv[2])
+'''
+
+
+def bare_spec(sidecar: Path, model_type: str, output: Path, folder: Path | None) -> dict:
     """What the bare script needs, from modelexport's sidecar and ONNX file."""
     import onnx
 
@@ -89,7 +104,8 @@ def bare_spec(sidecar: Path, model_type: str, output: Path) -> dict:
     axes = {i.name: {str(a): d.dim_param for a, d in enumerate(i.type.tensor_type.shape.dim)
                      if d.dim_param} for i in graph.input}
     export = record["export"]
-    return {"model_type": model_type, "inputs": record["inputs"], "opset": export["opset"],
+    return {"model_type": model_type, "folder": str(folder) if folder else None,
+            "inputs": record["inputs"], "opset": export["opset"],
             "exporter": export["exporter"], "output": str(output),
             "axes": {name: dims for name, dims in axes.items() if dims}}
 
@@ -104,17 +120,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--exporters", nargs="*", default=["torchscript", "dynamo"])
+    parser.add_argument("--source", choices=["config", "folder"], default="config",
+                        help="build each model from its config, or load a saved folder")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.models:
             model_type = MODELS.get(name, name)
+            folder = work / name if args.source == "folder" else None
+            if folder:
+                run([sys.executable, "-c", SAVE, model_type, str(folder)])
+            source = [str(folder)] if folder else ["--model-type", model_type]
             for exporter in args.exporters:
-                ours = [sys.executable, "-m", "modelexport", "export", "--model-type",
-                        model_type, "--exporter", exporter, "-o", str(work / "ours.onnx")]
+                ours = [sys.executable, "-m", "modelexport", "export", *source, "--exporter",
+                        exporter, "-o", str(work / "ours.onnx")]
                 run(ours)  # once first: the sidecar the bare side copies, and warm caches
-                spec = bare_spec(work / "ours.hierarchy.json", model_type, work / "bare.onnx")
+                spec = bare_spec(work / "ours.hierarchy.json", model_type, work / "bare.onnx",
+                                 folder)
                 bare = [sys.executable, "-c", BARE, json.dumps(spec)]
                 times: dict[str, list[float]] = {"bare": [], "ours": []}
                 peaks: dict[str, list[int]] = {"bare": [], "ours": []}
