@@ -33,6 +33,7 @@ ROWS = [
     (["export", "./no-such-folder", "-o", "m.onnx"], 2),
     (["export", "--factory", "gone.module:build", "-o", "m.onnx"], 2),
     (["export", "--model-type", "bert", "--input", "input_ids=1xx2", "-o", "m.onnx"], 2),
+    (["export", "--model-type", "gpt2", "--use-cache", "-o", "m.onnx"], 2),  # now --task
     (["no-such-command"], 2),
 ]
 

@@ -77,8 +77,9 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
                      "exports them)")
     how.add_argument("--static", action="store_true",
                      help="fix every input dimension at its traced size")
-    how.add_argument("--use-cache", action="store_true",
-                     help="keep the model's KV cache outputs (off by default)")
+    # Earlier versions kept transformers' cache objects as outputs, which neither exporter
+    # takes on transformers 5; said where a user's old command line still has it.
+    how.add_argument("--use-cache", action="store_true", help=argparse.SUPPRESS)
     how.add_argument("--external-data", action="store_true",
                      help="write the weights to OUTPUT.data (automatic above ~1.8 GB)")
     how.add_argument("--clean", action="store_true",
@@ -101,6 +102,10 @@ def run(args: Args) -> int:
     specs = tuple(inputs.parse_spec(text) for text in args.input)
     if args.static and args.dynamic:
         raise UsageError("give --dynamic or --static, not both")
+    if args.use_cache:
+        raise UsageError("--use-cache is gone: a decoder's KV cache is exported with --task "
+                         "text-generation-with-past (past_key_values.N.key/value in, "
+                         "present.N.key/value out)")
     dynamic = {} if args.static else dict(map(inputs.parse_axes, args.dynamic)) or None
     try:
         from modelexport.htp.export import export
@@ -110,7 +115,7 @@ def run(args: Args) -> int:
         logs.quiet()
     options = ExportOptions(
         exporter=args.exporter, opset=args.opset, clean=args.clean, validate=args.validate,
-        tolerance=args.tolerance, inputs=specs, use_cache=args.use_cache, seed=args.seed,
+        tolerance=args.tolerance, inputs=specs, seed=args.seed,
         external_data=args.external_data, dynamic=dynamic,
     )
     result = export(source, args.output, options)

@@ -158,10 +158,11 @@ def export_module(
 
 def _prepare(model: torch.nn.Module, config: Any, output: Path, options: ExportOptions,
              source: Source, timer: Timer, examples: dict[str, torch.Tensor] | None) -> _Run:
-    # A KV-cache object in the outputs breaks both exporters and is rarely what is wanted.
-    # The argument, not the config: encoder-decoders keep a config copy per stack.
+    # A KV-cache object in the outputs breaks both exporters (a decoder's cache is exported
+    # as tensors with its task, ``kvcache``). The argument, not the config: encoder-decoders
+    # keep a config copy per stack.
     accepts = inspect.signature(model.forward).parameters
-    constants = {"use_cache": False} if "use_cache" in accepts and not options.use_cache else {}
+    constants = {"use_cache": False} if "use_cache" in accepts else {}
     with timer("inputs"):
         if examples and not options.inputs:
             specs = inputs_mod.specs_of(examples)

@@ -32,7 +32,6 @@ class ExportOptions:
     validate: bool = False
     tolerance: float = 1e-4
     inputs: tuple[InputSpec, ...] = ()
-    use_cache: bool = False
     seed: int = 0
     external_data: bool = False  # weights in "<name>.onnx.data" (always, above ~1.8 GB)
     # Input name -> axis -> dimension name. None: the defaults by input name
