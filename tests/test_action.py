@@ -205,7 +205,11 @@ def test_entrypoint_baseline_collect_report_check(tmp_path: Path, fake: FakeGitH
     assert outputs(tmp_path) == {
         "verdict": "pass", "regressions": "0", "compared": "1",
         "results-path": "modelexport-out/results.json",
-        "report-path": "modelexport-out/report.md"}
+        "report-path": "modelexport-out/report.md",
+        "report-json-path": "modelexport-out/report.json",
+        "bmf-path": "modelexport-out/bmf.json",
+        "benchmark-action-path": "modelexport-out/benchmark-action.json",
+        "svg-path": "modelexport-out/moved.svg"}
     measured = json.loads((tmp_path / "modelexport-out" / "results.json").read_text())
     assert measured["pull_request"] == {"repository": "octo/models", "number": 4}
     assert "| ⚪ | `bert-tiny` |" in (tmp_path / "summary.md").read_text()

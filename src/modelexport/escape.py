@@ -55,3 +55,14 @@ def block(text: str) -> str:
 def in_html(text: str) -> str:
     """``text`` inside HTML (a ``<summary>``): markup shown as text."""
     return html.escape(printable(text))
+
+
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9_.,:{}()+\- ]")
+
+
+def in_mermaid(text: str) -> str:
+    """``text`` as a quoted label of a Mermaid chart: only letters, digits, spaces and
+    ``_.,:{}()+-`` kept (the others as ``_``), so no quote can end the label, no ``%%``
+    start a comment, no line end a statement and no markup reach the rendered SVG."""
+    return _MERMAID_UNSAFE.sub("_", text)
+

@@ -23,6 +23,9 @@ MANIFEST = "manifest.schema.json"
 RESULTS = "results.schema.json"
 RESULT_RECORD = "results.schema.json#model"  # one model's record, as a worker writes it
 REPORT = "report.schema.json"
+# Other tools' formats the reports are also written in, vendored or written from their docs.
+BMF = "bmf.schema.json"
+BENCHMARK_ACTION = "benchmark-action.schema.json"
 
 
 def load_schema(name: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from modelexport import schemas
 from modelexport.gate import results
 
 from harness import descendants, one_error_line, outside_actions, run_cli
@@ -227,3 +228,44 @@ def test_keep_copies_each_model_s_files_and_follows_no_link(tmp_path: Path) -> N
         "planted.profile.json"]
     assert "main_graph" in json.loads((kept / "planted.overlay.json").read_text())
     assert json.loads((kept / "planted.profile.json").read_text())["settings"]["runs"] == 3
+
+
+def test_a_real_check_writes_bencher_and_benchmark_action_files_of_its_medians(
+        tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text(textwrap.dedent("""\
+        defaults: {repeats: 6}
+        models:
+          - name: bert
+            source: {config: {model_type: bert, hidden_size: 32, num_hidden_layers: 1,
+                              num_attention_heads: 2, intermediate_size: 64}}
+            inference: {runs: 12}
+          - name: resnet
+            source: {config: {model_type: resnet, embedding_size: 8, hidden_sizes: [8, 16],
+                              depths: [1, 1]}}
+          - name: gpt2
+            source: {config: {model_type: gpt2, n_embd: 32, n_layer: 1, n_head: 2}}
+        """))
+    proc = run_cli("check", "models.yaml", "--update-baseline", "--results", "r.json",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # Judged against itself, every model has each metric's medians in the JSON report.
+    proc = run_cli("compare", "r.json", "modelexport-baseline.json", "--manifest",
+                   "models.yaml", "--report-dir", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = tmp_path / "out"
+    report = {m["name"]: {c["name"]: c for c in m["metrics"]}
+              for m in json.loads((out / "report.json").read_text())["models"]}
+    bmf = json.loads((out / "bmf.json").read_text())
+    action = {e["name"]: e for e in json.loads((out / "benchmark-action.json").read_text())}
+    assert schemas.schema_errors(bmf, schemas.BMF) == []
+    assert schemas.schema_errors(list(action.values()), schemas.BENCHMARK_ACTION) == []
+    assert set(bmf) == set(report) == {"bert", "resnet", "gpt2"}
+    for name, metrics in report.items():
+        for metric, change in metrics.items():
+            scale = 1e9 if change["unit"] == "s" else 1e6
+            slug = {"export time": "export-time", "inference": "latency"}[metric]
+            assert bmf[name][slug]["value"] == pytest.approx(change["current"] * scale)
+            assert action[f"{name} / {metric}"]["value"] == pytest.approx(change["current"])
+        assert bmf[name]["peak-memory"]["value"] > 0
+    assert set(report["bert"]) == {"export time", "inference"}
+    assert "lower_value" in bmf["bert"]["export-time"]  # 6 exports: an interval

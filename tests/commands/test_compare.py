@@ -34,7 +34,8 @@ def test_compare_in_actions_writes_summary_outputs_annotations_and_comment(
     assert "| 🔴 | `slower` |" in summary
     assert parse_outputs((tmp_path / "output").read_text()) == {
         "verdict": "fail", "regressions": "1", "compared": "2", "results-path": str(current),
-        "report-path": "report.md"}
+        "report-path": "report.md", "report-json-path": "", "bmf-path": "",
+        "benchmark-action-path": "", "svg-path": ""}
     (comment,) = fake.comments[12]
     assert comment["body"] == f"<!-- modelexport-comment: {manifest_path} -->\n{summary}"
 

@@ -39,7 +39,7 @@ def test_a_run_that_compared_nothing_says_so_on_its_last_line_and_in_every_repor
     last = report.terminal(new, []).splitlines()[-1]
     assert last.startswith("modelexport: 2 new; NOTHING WAS COMPARED")
     assert "NOTHING WAS COMPARED" in report.markdown(new, results, None, [], "hint")
-    assert report.outputs(new, "r.json", "", failed=True) == {
+    assert report.outputs(new, "r.json", {"report-path": ""}, failed=True) == {
         "verdict": "fail", "regressions": "0", "compared": "0", "results-path": "r.json",
         "report-path": ""}
     compared = [*new[:1], Verdict("b", Outcome.UNCHANGED, timed=True)]

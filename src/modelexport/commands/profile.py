@@ -42,6 +42,8 @@ class Args:
     json: Path | None
     markdown: Path | None
     model_explorer: Path | None
+    trace: Path | None
+    flame: Path | None
     timeout: float
     max_input_mb: float
     prompt_tokens: int
@@ -79,6 +81,12 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     prof.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
     prof.add_argument("--model-explorer", type=Path, metavar="FILE",
                       help="write a Model Explorer node-data overlay (ms per node)")
+    prof.add_argument("--trace", type=Path, metavar="FILE",
+                      help="write a typical run as Chrome trace events nested by module "
+                      "(Perfetto, speedscope, chrome://tracing)")
+    prof.add_argument("--flame", type=Path, metavar="FILE",
+                      help="write collapsed stacks by module, weights in nanoseconds "
+                      "(speedscope, flamegraph.pl)")
     prof.set_defaults(run=run, arguments=Args)
 
 
@@ -86,12 +94,13 @@ def run(args: Args) -> int:
     from modelexport import escape, inputs, jsonfile, kvcache, onnxfile
     from modelexport.inference import overlay, session
     from modelexport.inference.records import Settings
-    from modelexport.publish import hotspots
+    from modelexport.publish import flame, hotspots
 
     _refuse_meaningless(args)
     # Before the model runs, not after.
     jsonfile.ensure_writable(("--json", args.json), ("--markdown", args.markdown),
-                             ("--model-explorer", args.model_explorer))
+                             ("--model-explorer", args.model_explorer),
+                             ("--trace", args.trace), ("--flame", args.flame))
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingExtraError("onnxruntime")
     settings = Settings(args.runs, args.warmup, args.threads, args.optimization,
@@ -118,8 +127,15 @@ def run(args: Args) -> int:
             (f"### {_phase_line(phase, args)}\n\n" if phase else "")
             + hotspots.as_markdown(one, args.depth) for phase, one in profiles.items()))
         print(f"markdown: {args.markdown}")
-    if args.model_explorer:  # a decoder's: where each generated token's time goes
-        shown = profiles.get(kvcache.DECODE, found)
+    # A decoder's overlay, trace and stacks: where each generated token's time goes.
+    shown = profiles.get(kvcache.DECODE, found)
+    if args.trace:
+        jsonfile.replace_text(args.trace, json.dumps(flame.trace(shown)) + "\n")
+        print(f"trace: {args.trace}")
+    if args.flame:
+        jsonfile.replace_text(args.flame, flame.collapsed(shown))
+        print(f"collapsed stacks: {args.flame}")
+    if args.model_explorer:
         data = overlay.overlay(shown, model.graph.nodes, model.graph.name or "<main>")
         jsonfile.replace_text(args.model_explorer, json.dumps(data, indent=1) + "\n")
         print(f"Model Explorer overlay: {args.model_explorer} (model-explorer {args.model} "

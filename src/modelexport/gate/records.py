@@ -98,6 +98,14 @@ class Measured:
     def export_time(self) -> Metric:
         return Metric(EXPORT_TIME, "s", tuple(self.total))
 
+    def metrics(self, paired: bool = False) -> list[Metric]:
+        """Every timed metric this run measured, as a verdict judges it: export time, and
+        where profiled the latency and a decoder's first token (paired: every run; else
+        the means of blocks of runs, ``Latency.metric``)."""
+        latencies = [found for found in (self.inference, self.first_token) if found]
+        return [self.export_time,
+                *(found.runs if paired else found.metric for found in latencies)]
+
     def to_json(self) -> dict[str, Any]:
         data = {
             "status": self.status, "samples": self.samples, "load_s": self.load_s,

@@ -48,8 +48,9 @@ def deliver(judgement: Judgement, targets: Targets, manifest: Manifest | None,
         lines = {spec.name: spec.line for spec in manifest.models} if manifest else {}
         where = str(manifest.path) if manifest else None
         notes += report.verdict_annotations(judgement.verdicts, where, lines)
-        outputs = report.outputs(judgement.verdicts, str(targets.results_path),
-                                 str(targets.reports.get(formats.MARKDOWN.name, "")),
+        written = {shown.output: str(targets.reports.get(name, ""))
+                   for name, shown in formats.FORMATS.items()}
+        outputs = report.outputs(judgement.verdicts, str(targets.results_path), written,
                                  judgement.failed)
         notes += _to_runner(env, "GITHUB_STEP_SUMMARY",
                             lambda path: actions.append_summary(path, markdown))

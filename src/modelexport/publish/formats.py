@@ -8,6 +8,7 @@ runs, not here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ class Format:
     file: str  # its file name in a --report-dir
     help: str
     render: Render
+    output: str  # the action's step output naming the file written
 
 
 def _markdown(judged: Judgement, hint: str) -> str:
@@ -40,8 +42,36 @@ def _json(judged: Judgement, hint: str) -> str:
     return report.as_json(judged.verdicts, judged.notes, base.label if base else None)
 
 
-MARKDOWN = Format("md", "report.md", "the markdown report (the PR comment's body)", _markdown)
+def _bmf(judged: Judgement, hint: str) -> str:
+    from modelexport.publish import benchmarks
+
+    return json.dumps(benchmarks.bmf(judged.results), indent=1) + "\n"
+
+
+def _benchmark_action(judged: Judgement, hint: str) -> str:
+    from modelexport.publish import benchmarks
+
+    return json.dumps(benchmarks.benchmark_action(judged.results, judged.verdicts),
+                      indent=1) + "\n"
+
+
+def _svg(judged: Judgement, hint: str) -> str:
+    from modelexport.publish import charts
+
+    return charts.differential_svg(judged.results, judged.baseline, judged.verdicts)
+
+
+MARKDOWN = Format("md", "report.md", "the markdown report (the PR comment's body)", _markdown,
+                  "report-path")
 FORMATS = {f.name: f for f in (
     MARKDOWN,
-    Format("json", "report.json", "the verdicts as JSON (schemas/report.schema.json)", _json),
+    Format("json", "report.json", "the verdicts as JSON (schemas/report.schema.json)", _json,
+           "report-json-path"),
+    Format("bmf", "bmf.json", "this run's medians in Bencher Metric Format (bencher run "
+           "--adapter json --file FILE)", _bmf, "bmf-path"),
+    Format("benchmark-action", "benchmark-action.json", "this run's medians for "
+           "github-action-benchmark (tool: customSmallerIsBetter)", _benchmark_action,
+           "benchmark-action-path"),
+    Format("svg", "moved.svg", "a differential flame graph by module of each model whose "
+           "inference time moved (SVG)", _svg, "svg-path"),
 )}

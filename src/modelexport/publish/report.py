@@ -15,6 +15,7 @@ from modelexport.gate.records import EXPORT_TIME, Measured
 from modelexport.gate.results import Results
 from modelexport.github.actions import Annotation
 from modelexport.htp.options import GATED_PHASES, TOTAL
+from modelexport.publish import charts
 from modelexport.yamlfile import Problem
 
 EMOJI = {Outcome.REGRESSED: "🔴", Outcome.FAILED: "❌", Outcome.IMPROVED: "🟢",
@@ -215,7 +216,8 @@ def _inference_moves(verdicts: list[Verdict], against: str) -> list[str]:
     for verdict in moved:
         rows = "".join(f"| {code(row.where)} | {row.before_ms:.3f} | {row.after_ms:.3f} | "
                        f"{row.delta_ms:+.3f} |\n" for row in verdict.moved)
-        body.append(f"**{code(verdict.name)}**: {_latency(verdict)}\n\n| module (own time) | "
+        body.append(f"**{code(verdict.name)}**: {_latency(verdict)}\n\n"
+                    f"{charts.mermaid(verdict, against, NOW[against])}\n\n| module (own time) | "
                     f"{against} ms | {NOW[against]} ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
     names = ", ".join(v.name for v in moved)
     return [_details(f"Inference: where it moved: {in_html(names)}", "\n".join(body))]
@@ -280,15 +282,16 @@ def located(kind: str, problems: Sequence[Problem], title: str | None = None
     return [Annotation(kind, p.message, str(p.path), p.line, title) for p in problems]
 
 
-def outputs(verdicts: list[Verdict], results_path: str, report_path: str, failed: bool
-            ) -> dict[str, str]:
+def outputs(verdicts: list[Verdict], results_path: str, reports: dict[str, str],
+            failed: bool) -> dict[str, str]:
     """The step outputs: ``verdict`` pass|fail (as the exit code), ``regressions`` = models
     failing the gate, ``compared`` = models compared with their baseline (0: the run gated
-    nothing)."""
+    nothing), the results' path and each report's (``reports``: output name -> path, empty
+    where not written)."""
     failing = sum(1 for v in verdicts if v.outcome.fails_build)
     return {"verdict": "fail" if failed else "pass", "regressions": str(failing),
             "compared": str(sum(1 for v in verdicts if v.compared)),
-            "results-path": results_path, "report-path": report_path}
+            "results-path": results_path, **reports}
 
 
 def as_json(verdicts: list[Verdict], notes: list[str], base: str | None = None) -> str:
