@@ -489,7 +489,7 @@ def test_entrypoint_measures_the_pull_requests_base_found_from_the_merge_commit(
     assert f"compared with the base ({base[:7]}), measured beside the head" in paired.stdout
     summary = (repo / "summary.md").read_text()
     assert f"compared with the base ({base[:7]})" in summary
-    assert "| | model | base | head |" in summary
+    assert "| | model | metric | base | head |" in summary
     assert git(repo, "worktree", "list").count("\n") == 0
 
     shallow = workspace / "shallow"
