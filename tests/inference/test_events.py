@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelexport.inference.events import runs_of, trace_events
+from modelexport.inference.events import kernel_shapes, runs_of, trace_events
 
 
 def made(runs: list[dict[str, float]], gap: float = 1000.0) -> list[dict]:
@@ -63,3 +63,20 @@ def test_the_trace_is_read_without_its_statistics() -> None:
     for broken in ('[{"name": "model_run", "ts": 1', "[1, 2]", ""):
         with pytest.raises(ValueError):
             trace_events(broken)
+
+
+def test_each_kernels_shapes_are_read_from_its_first_run() -> None:
+    def kernel(name: str, inputs: str, outputs: str) -> str:
+        return (f'{{"cat" : "Node","dur" :3,"ts" :1,"ph" : "X","name" :"{name}_kernel_time",'
+                f'"args" : {{"input_type_shape" : {inputs},"output_type_shape" : {outputs}}}}},')
+
+    text = "\n".join([
+        "[",
+        kernel("mm", '[{"float":[1,8,384]},{"float":[384,384]}]', '[{"float":[1,8,384]}]'),
+        kernel("odd", '"not a list"', '[{"int64":[]}]'),
+        '{"cat" : "Session","dur" :9,"ts" :0,"ph" : "X","name" :"model_run","args" : {}},',
+        kernel("late", '[{"float":[2]}]', '[{"float":[2]}]'),  # a later run: not read
+        "]",
+    ])
+    assert kernel_shapes(text) == {"mm": "float[1,8,384] float[384,384] -> float[1,8,384]",
+                                   "odd": "? -> int64[]"}

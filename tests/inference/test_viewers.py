@@ -76,4 +76,7 @@ def test_profile_writes_the_trace_and_the_stacks(exports, tmp_path: Path) -> Non
     assert "trace: t.json" in proc.stdout and "collapsed stacks: f.txt" in proc.stdout
     events = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
     assert {e["cat"] for e in events if e["ph"] == "X"} == {"module", "kernel"}
+    kernels = [e["args"] for e in events if e.get("cat") == "kernel"]
+    assert all(" -> " in k["shapes"] for k in kernels)
+    assert any(k["op_type"] == "MatMul" and k["shapes"].startswith("float[") for k in kernels)
     assert (tmp_path / "f.txt").read_text().startswith("(root);")

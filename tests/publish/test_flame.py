@@ -64,7 +64,8 @@ def test_each_module_is_one_slice_holding_its_kernels_and_children_exactly() -> 
     assert starts[1:] == ends  # each layer begins where the one before ended, exactly
     kernel = next(e for e in events if e["args"].get("node") == "mm1")
     assert kernel["cat"] == "kernel" and kernel["name"] == "MatMul"
-    assert kernel["args"] == {"node": "mm1", "op_type": "MatMul", "calls": 1, "absorbed": []}
+    assert kernel["args"] == {"node": "mm1", "op_type": "MatMul", "shapes": "", "calls": 1,
+                              "absorbed": []}
 
 
 def test_collapsed_stacks_add_up_and_a_name_cannot_break_a_line() -> None:

@@ -49,6 +49,38 @@ def trace_events(text: str) -> list[dict[str, Any]]:
     return events or _whole(text)
 
 
+def kernel_shapes(text: str) -> dict[str, str]:
+    """Each kernel's input and output types and shapes in the first run of ORT's profile
+    (``float[1,8,384] float[384,384] -> float[1,8,384]``), from the statistics
+    ``trace_events`` leaves out: parsed for one run's events only, which ends where the
+    first ``model_run`` event is written."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if '"model_run"' in line:
+            break
+        if "_kernel_time" not in line:
+            continue
+        try:
+            event = json.loads(line.strip().rstrip(","))
+        except ValueError:
+            continue
+        args = event.get("args") if isinstance(event, dict) else None
+        name = str(event.get("name", "")).removesuffix("_kernel_time") if args else ""
+        if isinstance(args, dict) and name and name not in found:
+            found[name] = (f"{_shapes(args.get('input_type_shape'))} -> "
+                           f"{_shapes(args.get('output_type_shape'))}")
+    return found
+
+
+def _shapes(listed: Any) -> str:
+    """``[{"float": [1, 8]}, {"int64": []}]`` as ``float[1,8] int64[]``."""
+    if not isinstance(listed, list):
+        return "?"
+    return " ".join(f"{dtype}[{','.join(map(str, dims)) if isinstance(dims, list) else '?'}]"
+                    for entry in listed if isinstance(entry, dict)
+                    for dtype, dims in entry.items())
+
+
 def _whole(text: str) -> list[dict[str, Any]]:
     events = json.loads(text)
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):

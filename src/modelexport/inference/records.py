@@ -9,7 +9,7 @@ from typing import Any
 
 from modelexport.kvcache import NEW_TOKENS, PROMPT_TOKENS
 
-SCHEMA_VERSION = 2  # 2: a fused kernel names the modules it absorbed
+SCHEMA_VERSION = 2  # 2: a fused kernel names the modules it absorbed; kernels their shapes
 OPTIMIZATIONS = ("disable", "basic", "extended", "all")  # ORT's levels; "all" is its default
 
 
@@ -37,6 +37,7 @@ class NodeTime:
     ms: float
     calls: int
     absorbed: tuple[str, ...] = ()  # fused: the other modules whose nodes it computes
+    shapes: str = ""  # its inputs' and outputs' types and shapes, as ORT recorded them
 
 
 @dataclass(frozen=True)

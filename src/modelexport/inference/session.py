@@ -136,7 +136,8 @@ def _profile(ready: _Ready, settings: Settings) -> Profile:
     """What the session's profiler recorded, attributed to the modules of the export."""
     trace = Path(ready.session.end_profiling())
     try:
-        found = events.trace_events(trace.read_text(encoding="utf-8"))
+        text = trace.read_text(encoding="utf-8")
+        found = events.trace_events(text)
         # Loops and branches record more events a run than the graph has kernels.
         runs = events.runs_of(found, settings.warmup, settings.runs)
     except ValueError as exc:
@@ -145,7 +146,8 @@ def _profile(ready: _Ready, settings: Settings) -> Profile:
                             f"profile fewer runs if it ran out)") from exc
     model = ready.model
     placed = attribute.attribute(model.graph.nodes, model.by_node, ready.optimized.nodes)
-    return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes)
+    return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes,
+                               events.kernel_shapes(text))
 
 
 def _runs(schedule: list[_Ready], timeout_s: float | None) -> None:

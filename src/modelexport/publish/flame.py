@@ -80,8 +80,9 @@ def _tree(profile: Profile) -> _Frame:
 
 def trace(profile: Profile) -> dict[str, Any]:
     """Chrome trace-event JSON: module slices (``cat`` module, args: path and class) with
-    their kernels inside (``cat`` kernel, args: node, op type, calls per run, and the other
-    modules a fused kernel absorbed), on one thread; times in microseconds."""
+    their kernels inside (``cat`` kernel, args: node, op type, input and output shapes,
+    calls per run, and the other modules a fused kernel absorbed), on one thread; times in
+    microseconds."""
     events: list[dict[str, Any]] = [
         {"name": "process_name", "ph": "M", "pid": 1, "tid": 1,
          "args": {"name": f"modelexport profile: {profile.model}"}},
@@ -99,8 +100,8 @@ def trace(profile: Profile) -> dict[str, Any]:
         for kernel in frame.kernels:
             if _ticks(kernel):
                 events.append(_slice(kernel.op_type, "kernel", at, _ticks(kernel), {
-                    "node": kernel.name, "op_type": kernel.op_type, "calls": kernel.calls,
-                    "absorbed": list(kernel.absorbed)}))
+                    "node": kernel.name, "op_type": kernel.op_type, "shapes": kernel.shapes,
+                    "calls": kernel.calls, "absorbed": list(kernel.absorbed)}))
                 at += _ticks(kernel)
         for name, child in frame.children.items():
             at = place(child, f"{path}.{name}" if path else name, at)
