@@ -293,3 +293,24 @@ def test_paired_a_failed_base_fails_the_model_a_lone_side_is_new_or_missing() ->
     assert verdicts["added"].reasons == ("not in the base's manifest",)
     assert verdicts["dropped"].outcome == "missing"
     assert verdicts["dropped"].reasons == ("in the base's manifest, not in the head's",)
+
+
+def test_the_exports_peak_memory_is_gated_where_both_sides_measured_it() -> None:
+    mb = 1_000_000
+    steady = [600 * mb, 604 * mb, 598 * mb, 601 * mb, 603 * mb]
+    before = record(STEADY, export_peak_bytes=steady)
+    grown = record(STEADY, export_peak_bytes=[int(b * 1.3) for b in steady])
+    v = verdict(grown, before)
+    assert v.outcome == "regressed"
+    assert v.reasons == ("export memory +30.0 % (601.0 MB -> 781.3 MB)",)
+    # Within the spread, or above the threshold by less than the floor in MB: no verdict.
+    assert verdict(record(STEADY, export_peak_bytes=[b + 2 * mb for b in steady]),
+                   before).outcome == "unchanged"
+    small = record(STEADY, export_peak_bytes=[50 * mb + i for i in range(5)])
+    bigger = record(STEADY, export_peak_bytes=[65 * mb + i for i in range(5)])  # +30 %, 15 MB
+    assert verdict(bigger, small).outcome == "unchanged"
+    floorless = Policy(Thresholds(memory_floor_mb=0))
+    assert verdict(bigger, small, floorless).outcome == "regressed"
+    # A baseline from before memory was measured (results version 6): not compared.
+    names = [c.name for c in verdict(grown, record(STEADY)).changes]
+    assert names == ["export time"]

@@ -60,7 +60,7 @@ def test_a_version_1_baseline_still_reads_its_structure_unknown(tmp_path: Path) 
     record = loaded.models["bert"]
     assert isinstance(record, Measured) and record.structure is None
     results.write(path, current)  # written back as the current version
-    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 6
+    assert json.loads(path.read_text())["schema_version"] == Results.SCHEMA_VERSION == 7
     assert results.load(path) == current
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelexport.inference.events import kernel_shapes, runs_of, trace_events
+from modelexport.inference.events import KernelStats, kernel_stats, runs_of, trace_events
 
 
 def made(runs: list[dict[str, float]], gap: float = 1000.0) -> list[dict]:
@@ -65,10 +65,11 @@ def test_the_trace_is_read_without_its_statistics() -> None:
             trace_events(broken)
 
 
-def test_each_kernels_shapes_are_read_from_its_first_run() -> None:
+def test_each_kernels_shapes_and_bytes_are_read_from_its_first_run() -> None:
     def kernel(name: str, inputs: str, outputs: str) -> str:
         return (f'{{"cat" : "Node","dur" :3,"ts" :1,"ph" : "X","name" :"{name}_kernel_time",'
-                f'"args" : {{"input_type_shape" : {inputs},"output_type_shape" : {outputs}}}}},')
+                f'"args" : {{"input_type_shape" : {inputs},"output_type_shape" : {outputs},'
+                f'"output_size" : "12288","mem_in_use_peak" : "43106905"}}}},')
 
     text = "\n".join([
         "[",
@@ -78,5 +79,8 @@ def test_each_kernels_shapes_are_read_from_its_first_run() -> None:
         kernel("late", '[{"float":[2]}]', '[{"float":[2]}]'),  # a later run: not read
         "]",
     ])
-    assert kernel_shapes(text) == {"mm": "float[1,8,384] float[384,384] -> float[1,8,384]",
-                                   "odd": "? -> int64[]"}
+    found = kernel_stats(text)
+    assert set(found) == {"mm", "odd"}
+    assert found["mm"] == KernelStats("float[1,8,384] float[384,384] -> float[1,8,384]",
+                                      12288, 43106905)
+    assert found["odd"].shapes == "? -> int64[]"

@@ -136,11 +136,11 @@ def test_every_gated_metric_has_its_own_cells_and_the_why_names_the_one_that_dec
                        "gate", "why"]
     assert rows[1] == ["minilm", "improved", "export time", "1.234 s", "1.190 s", "-3.6 %",
                        "0.155", "same", "inference -9.5 % (2.100 ms -> 1.900 ms)"]
-    assert rows[2] == ["inference", "2.100 ms", "1.900 ms", "-9.5 %", "0.002", "faster"]
+    assert rows[2] == ["inference", "2.100 ms", "1.900 ms", "-9.5 %", "0.002", "better"]
     assert rows[3][:8] == ["smallcnn", "regressed", "export time", "0.500 s", "0.490 s",
                            "-2.0 % (-5.0..+1.0)", "0.7", "same"]
     assert rows[4] == ["inference", "0.100 ms", "0.128 ms", "+28.0 % (+20.0..+31.0)", "0.001",
-                       "slower"]
+                       "worse"]
     assert rows[5][-2:] == ["not gated", "environment differs from the baseline's"]
     assert rows[6] == ["vit", "new", "export time", "-", "0.750 s", "-", "-", "-",
                        "no baseline yet"]
@@ -148,8 +148,8 @@ def test_every_gated_metric_has_its_own_cells_and_the_why_names_the_one_that_dec
     markdown = report.markdown([faster, slower, elsewhere, new], results, None, [], "hint")
     assert ("| 🟢 | `minilm` | export time | 1.234 s | 1.190 s | -3.6 % | 0.155 | same | "
             "`inference -9.5 % (2.100 ms -> 1.900 ms)` |") in markdown
-    assert "| | | inference | 2.100 ms | 1.900 ms | -9.5 % | 0.002 | faster |  |" in markdown
-    assert "| | | inference | 0.100 ms | 0.128 ms | +28.0 % (+20.0..+31.0) | 0.001 | slower |" \
+    assert "| | | inference | 2.100 ms | 1.900 ms | -9.5 % | 0.002 | better |  |" in markdown
+    assert "| | | inference | 0.100 ms | 0.128 ms | +28.0 % (+20.0..+31.0) | 0.001 | worse |" \
         in markdown
     document = json.loads(report.as_json([faster, slower, elsewhere, new], []))
     assert schemas.schema_errors(document, schemas.REPORT) == []

@@ -44,6 +44,7 @@ class Args:
     model_explorer: Path | None
     trace: Path | None
     flame: Path | None
+    memory: bool
     timeout: float
     max_input_mb: float
     prompt_tokens: int
@@ -77,6 +78,9 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     prof.add_argument("--depth", type=int, default=DEPTH,
                       help="module depth shown; deeper ones fold into their ancestors "
                       "(default: %(default)s)")
+    prof.add_argument("--memory", action="store_true",
+                      help="also where memory goes per module: the weights its nodes read, "
+                      "the activations its kernels produce (in --json too)")
     prof.add_argument("--json", type=Path, metavar="FILE", help="write the profile as JSON")
     prof.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
     prof.add_argument("--model-explorer", type=Path, metavar="FILE",
@@ -91,8 +95,8 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: Args) -> int:
-    from modelexport import escape, inputs, jsonfile, kvcache, onnxfile
-    from modelexport.inference import overlay, session
+    from modelexport import escape, inputs, jsonfile, kvcache, onnxfile, structure
+    from modelexport.inference import memory, overlay, session
     from modelexport.inference.records import Settings
     from modelexport.publish import flame, hotspots
 
@@ -110,6 +114,8 @@ def run(args: Args) -> int:
                                                  settings.prompt_tokens, settings.new_tokens)
     stop_on_sigterm()
     profiles = {}
+    memories = {}
+    weights = structure.of_file(args.model) if args.memory else None
     for phase, specs in (phases or {"": overrides}).items():
         found, model = session.run(args.model, settings, specs, args.seed,
                                    int(args.max_input_mb * 1e6), args.timeout)
@@ -118,9 +124,15 @@ def run(args: Args) -> int:
             print(_phase_line(phase, args))
         # Module paths and class names come from the file: no terminal control from them.
         print(escape.printable_lines(hotspots.as_text(found, args.depth)), end="")
+        if weights:
+            memories[phase] = memory.memory(found, weights)
+            print(escape.printable_lines(hotspots.memory_text(memories[phase], args.depth)),
+                  end="")
     if args.json:
-        jsonfile.write_atomic(args.json, found.to_json() if not phases else
-                              {phase: one.to_json() for phase, one in profiles.items()})
+        documents = {phase: {**one.to_json(), **({"memory": memories[phase].to_json()}
+                                                 if phase in memories else {})}
+                     for phase, one in profiles.items()}
+        jsonfile.write_atomic(args.json, documents if phases else documents[""])
         print(f"profile: {args.json}")
     if args.markdown:
         jsonfile.replace_text(args.markdown, "\n".join(

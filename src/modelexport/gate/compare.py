@@ -158,12 +158,15 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
 
 def _metrics(current: Measured, before: Measured, policy: Policy, paired: bool
              ) -> list[tuple[Metric, Metric, Rule]]:
-    """Each metric this model is gated on: this run's, the baseline's, and the rule (a
-    decoder's first token under the latency's rule). Latencies profiled with other settings
+    """Each metric this model is gated on: this run's, the baseline's, and the rule (the
+    export's memory where both sides measured it; a decoder's first token under the
+    latency's rule). Latencies profiled with other settings
     (runs, threads, optimization) are not compared; measured in pairs, every run counts
     (``Latency.runs``), else the means of blocks."""
     limits = policy.thresholds
     found = [(current.export_time, before.export_time, limits.rule)]
+    if current.export_memory and before.export_memory:
+        found.append((current.export_memory, before.export_memory, limits.memory_rule))
     for now, was in ((current.inference, before.inference),
                      (current.first_token, before.first_token)):
         if policy.inference and now and was and now.settings == was.settings:

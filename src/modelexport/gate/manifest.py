@@ -36,11 +36,18 @@ class Thresholds:
     floor: float = 0.05  # seconds a time regression must exceed
     size: float = 0.05  # allowed growth of the ONNX file
     nodes: float = 0.05  # allowed growth of the node count
+    memory: float = 0.10  # allowed growth of the export's peak memory
+    memory_floor_mb: float = 20.0  # megabytes a memory growth must exceed
 
     @property
     def rule(self) -> Rule:
         """The rule export time is judged by."""
         return Rule(self.time, self.alpha, self.floor)
+
+    @property
+    def memory_rule(self) -> Rule:
+        """The rule the export's peak memory is judged by."""
+        return Rule(self.memory, self.alpha, self.memory_floor_mb)
 
 
 @dataclass(frozen=True)

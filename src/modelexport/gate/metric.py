@@ -24,6 +24,12 @@ from typing import Any, Literal
 from modelexport import stats
 
 Better = Literal["lower", "higher"]
+DIGITS = {"MB": 1}  # decimals a value is shown with, by unit; 3 for the others
+
+
+def amount(value: float, unit: str) -> str:
+    """``1.230 s``, ``612.3 MB``: a value as reports show it."""
+    return f"{value:,.{DIGITS.get(unit, 3)}f} {unit}"
 Direction = Literal["worse", "better", "same"]
 
 
@@ -38,8 +44,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Metric:
-    name: str  # as reports say it: "export time", "inference"
-    unit: str  # "s", "ms"
+    name: str  # as reports say it: "export time", "export memory", "inference"
+    unit: str  # "s", "ms", "MB"
     samples: tuple[float, ...]  # what the verdict is decided on
     better: Better = "lower"
 
@@ -69,8 +75,9 @@ class Change:
         if self.interval:
             low, high = (100 * (end - 1) for end in self.interval)
             spread = f"95 %: {low:+.1f}..{high:+.1f} %; "
-        return (f"{self.name} {100 * (self.ratio - 1):+.1f} % ({spread}{self.before:.3f} "
-                f"{self.unit} -> {self.after:.3f} {self.unit}{', paired' if self.paired else ''})")
+        return (f"{self.name} {100 * (self.ratio - 1):+.1f} % ({spread}"
+                f"{amount(self.before, self.unit)} -> {amount(self.after, self.unit)}"
+                f"{', paired' if self.paired else ''})")
 
     def to_json(self) -> dict[str, Any]:
         """One metric of the JSON report (``schemas/report.schema.json``)."""

@@ -17,6 +17,7 @@ from modelexport.sources import Source
 from modelexport.structure import Structure
 
 EXPORT_TIME = "export time"  # the metric's name
+EXPORT_MEMORY = "export memory"  # the worker's peak resident memory during one export
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class Measured:
     inference: Latency | None = None  # None: not profiled
     first_token: Latency | None = None  # a decoder's prefill; None: not one, or not profiled
     wall_s: float = 0.0  # the whole worker process, set by the runner
+    # Peak resident bytes of the worker while loading, and during each timed export (its
+    # high-water mark reset before each); empty where the system cannot reset it.
+    load_peak_bytes: int | None = None
+    export_peak_bytes: tuple[int, ...] = ()
     status: Literal["ok"] = field(default="ok", init=False)
 
     @property
@@ -98,12 +103,21 @@ class Measured:
     def export_time(self) -> Metric:
         return Metric(EXPORT_TIME, "s", tuple(self.total))
 
+    @property
+    def export_memory(self) -> Metric | None:
+        """Megabytes at the worker's peak during each timed export (the model loaded, the
+        export's own allocations on top); None where not measured."""
+        if not self.export_peak_bytes:
+            return None
+        return Metric(EXPORT_MEMORY, "MB", tuple(b / 1e6 for b in self.export_peak_bytes))
+
     def metrics(self, paired: bool = False) -> list[Metric]:
-        """Every timed metric this run measured, as a verdict judges it: export time, and
-        where profiled the latency and a decoder's first token (paired: every run; else
-        the means of blocks of runs, ``Latency.metric``)."""
+        """Every metric this run measured, as a verdict judges it: export time and memory,
+        and where profiled the latency and a decoder's first token (paired: every run;
+        else the means of blocks of runs, ``Latency.metric``)."""
         latencies = [found for found in (self.inference, self.first_token) if found]
-        return [self.export_time,
+        memory = [self.export_memory] if self.export_memory else []
+        return [self.export_time, *memory,
                 *(found.runs if paired else found.metric for found in latencies)]
 
     def to_json(self) -> dict[str, Any]:
@@ -121,6 +135,10 @@ class Measured:
             data["inference"] = self.inference.to_json()
         if self.first_token:
             data["first_token"] = self.first_token.to_json()
+        if self.load_peak_bytes is not None:
+            data["load_peak_bytes"] = self.load_peak_bytes
+        if self.export_peak_bytes:
+            data["export_peak_bytes"] = list(self.export_peak_bytes)
         return data
 
 
@@ -156,5 +174,6 @@ def model_result_from_json(data: dict[str, Any]) -> ModelResult:
         inference=Latency.from_json(data["inference"]) if "inference" in data else None,
         first_token=(Latency.from_json(data["first_token"], FIRST_TOKEN)
                      if "first_token" in data else None),
-        wall_s=data["wall_s"],
+        wall_s=data["wall_s"], load_peak_bytes=data.get("load_peak_bytes"),
+        export_peak_bytes=tuple(data.get("export_peak_bytes", ())),
     )

@@ -60,16 +60,18 @@ class Base:
 
 @dataclass(frozen=True)
 class Results:
-    SCHEMA_VERSION: ClassVar[int] = 6
-    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/6.json"
+    SCHEMA_VERSION: ClassVar[int] = 7
+    SCHEMA_ID: ClassVar[str] = "https://modelexport.dev/schemas/results/7.json"
     # Older versions still read: version 1 lacks the structure summaries, version 2 the
     # inference profiles, version 3 the base, version 4 a failed parity check's gaps,
-    # version 5 a decoder's first-token latency.
+    # version 5 a decoder's first-token latency, version 6 the peak memory of the load
+    # and of each export.
     READS: ClassVar[tuple[str, ...]] = ("https://modelexport.dev/schemas/results/1.json",
                                         "https://modelexport.dev/schemas/results/2.json",
                                         "https://modelexport.dev/schemas/results/3.json",
                                         "https://modelexport.dev/schemas/results/4.json",
                                         "https://modelexport.dev/schemas/results/5.json",
+                                        "https://modelexport.dev/schemas/results/6.json",
                                         SCHEMA_ID)
 
     kind: Kind

@@ -54,6 +54,8 @@ class Measurement:
     warmup: Any  # htp.export's result of the validated export
     summary: structure.Structure
     samples: dict[str, list[float]]
+    load_peak: int  # bytes resident at the worker's peak while loading
+    export_peaks: list[int]  # the same during each timed export, where it can be reset
 
     @classmethod
     def start(cls, job: Job, stage: Callable[[str], object], folder: Path) -> Measurement:
@@ -68,6 +70,7 @@ class Measurement:
         started = time.perf_counter()
         loaded = load(job.source)
         load_s = time.perf_counter() - started - loaded.download_s
+        load_peak = peak_rss_bytes()
         folder.mkdir(exist_ok=True)
         output = folder / f"{job.name}.onnx"
         stage("warm-up export (validated)")
@@ -76,7 +79,7 @@ class Measurement:
                                examples=loaded.examples)
         return cls(job, stage, output, loaded, load_s, options, warmup,
                    structure.of_file(output),  # before the timed exports write over it
-                   {phase: [] for phase in (*GATED_PHASES, TOTAL)})
+                   {phase: [] for phase in (*GATED_PHASES, TOTAL)}, load_peak, [])
 
     def export(self) -> None:
         """One timed export; its per-phase seconds join the samples."""
@@ -84,9 +87,12 @@ class Measurement:
 
         done = len(self.samples[TOTAL])
         self.stage(f"export {done + 1}/{self.job.repeats}")
+        measured = reset_peak()
         timings = export_module(self.loaded.model, self.loaded.config, self.output,
                                 self.options, self.job.source,
                                 examples=self.loaded.examples).sidecar.timings
+        if measured:
+            self.export_peaks.append(peak_rss_bytes())
         for phase in GATED_PHASES:
             self.samples[phase].append(timings[phase])
         self.samples[TOTAL].append(sum(timings[p] for p in GATED_PHASES))
@@ -106,6 +112,7 @@ class Measurement:
             fallback=record.export.fallback, statistics=record.statistics,
             schema_valid=not record.schema_errors(), validation=record.validation,
             structure=self.summary, inference=latency, first_token=first_token,
+            load_peak_bytes=self.load_peak, export_peak_bytes=tuple(self.export_peaks),
         )
 
 
@@ -169,6 +176,17 @@ def peak_rss_bytes() -> int:
                 return int(line.split()[1]) * 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def reset_peak() -> bool:
+    """Start this process's peak resident memory anew from what it holds now (Linux 4.0
+    and later: writing 5 to ``clear_refs`` resets VmHWM), so that the next reading is the
+    peak of what runs in between. False where it cannot be reset."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def die_with_parent(parent: int) -> None:

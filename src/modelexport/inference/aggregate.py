@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 
 from modelexport import modulepath
 from modelexport.inference.attribute import NOWHERE, Placement
-from modelexport.inference.events import Runs
+from modelexport.inference.events import KernelStats, Runs
 from modelexport.inference.records import ModuleTime, NodeTime, Profile, Settings
 from modelexport.stats import median_interval
 
 
 def aggregate(model: str, settings: Settings, runs: Runs, placed: dict[str, Placement],
-              classes: dict[str, str], shapes: dict[str, str] | None = None) -> Profile:
+              classes: dict[str, str], stats: dict[str, KernelStats] | None = None) -> Profile:
     """Per-node and per-module times of a typical run: the mean over the middle half of
     the runs ranked by total kernel time. That drops runs the machine disturbed, as a
     median would, and unlike per-module medians it adds up: the modules' self times sum to
@@ -50,7 +50,8 @@ def aggregate(model: str, settings: Settings, runs: Runs, placed: dict[str, Plac
     # min: the two sums round differently when everything is placed (1.0000000000000002).
     return Profile(model, settings, tuple(us / 1000 for us in runs.latency_us), tuple(totals),
                    min(placed_ms / total, 1.0) if total else 0.0, modules,
-                   _nodes(runs, placed, typical, shapes or {}))
+                   _nodes(runs, placed, typical, stats or {}),
+                   max((one.arena_peak_bytes for one in (stats or {}).values()), default=0))
 
 
 def _typical(totals: list[float]) -> Callable[[Sequence[float]], float]:
@@ -62,7 +63,7 @@ def _typical(totals: list[float]) -> Callable[[Sequence[float]], float]:
 
 
 def _nodes(runs: Runs, placed: dict[str, Placement],
-           typical: Callable[[Sequence[float]], float], shapes: dict[str, str]
+           typical: Callable[[Sequence[float]], float], stats: dict[str, KernelStats]
            ) -> tuple[NodeTime, ...]:
     names = {node for kernels in runs.kernels for node in kernels}
     timed = []
@@ -72,5 +73,6 @@ def _nodes(runs: Runs, placed: dict[str, Placement],
         timed.append(NodeTime(name, place.op_type, place.module, place.how,
                               place.members, typical([us / 1000 for us, _ in per_run]),
                               max(n for _, n in per_run), place.absorbed,
-                              shapes.get(name, "")))
+                              stats[name].shapes if name in stats else "",
+                              stats[name].output_bytes if name in stats else 0))
     return tuple(sorted(timed, key=lambda node: (-node.ms, node.name)))

@@ -49,12 +49,20 @@ def trace_events(text: str) -> list[dict[str, Any]]:
     return events or _whole(text)
 
 
-def kernel_shapes(text: str) -> dict[str, str]:
-    """Each kernel's input and output types and shapes in the first run of ORT's profile
-    (``float[1,8,384] float[384,384] -> float[1,8,384]``), from the statistics
+@dataclass(frozen=True)
+class KernelStats:
+    """What ORT's profiler says of one kernel besides its time, in the first run."""
+
+    shapes: str  # ``float[1,8,384] float[384,384] -> float[1,8,384]``
+    output_bytes: int  # the tensors it produced
+    arena_peak_bytes: int  # the most the session's arena had in use so far
+
+
+def kernel_stats(text: str) -> dict[str, KernelStats]:
+    """Each kernel's statistics in the first run of ORT's profile, from the ``args`` that
     ``trace_events`` leaves out: parsed for one run's events only, which ends where the
     first ``model_run`` event is written."""
-    found: dict[str, str] = {}
+    found: dict[str, KernelStats] = {}
     for line in text.splitlines():
         if '"model_run"' in line:
             break
@@ -67,9 +75,16 @@ def kernel_shapes(text: str) -> dict[str, str]:
         args = event.get("args") if isinstance(event, dict) else None
         name = str(event.get("name", "")).removesuffix("_kernel_time") if args else ""
         if isinstance(args, dict) and name and name not in found:
-            found[name] = (f"{_shapes(args.get('input_type_shape'))} -> "
-                           f"{_shapes(args.get('output_type_shape'))}")
+            found[name] = KernelStats(
+                f"{_shapes(args.get('input_type_shape'))} -> "
+                f"{_shapes(args.get('output_type_shape'))}",
+                _count(args.get("output_size")), _count(args.get("mem_in_use_peak")))
     return found
+
+
+def _count(value: Any) -> int:
+    """A byte count as ORT writes it (a decimal string); 0 where it is not one."""
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 def _shapes(listed: Any) -> str:

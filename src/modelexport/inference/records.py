@@ -9,7 +9,9 @@ from typing import Any
 
 from modelexport.kvcache import NEW_TOKENS, PROMPT_TOKENS
 
-SCHEMA_VERSION = 2  # 2: a fused kernel names the modules it absorbed; kernels their shapes
+# 2: a fused kernel names the modules it absorbed; kernels their shapes and output bytes;
+# the arena's peak
+SCHEMA_VERSION = 2
 OPTIMIZATIONS = ("disable", "basic", "extended", "all")  # ORT's levels; "all" is its default
 
 
@@ -38,6 +40,7 @@ class NodeTime:
     calls: int
     absorbed: tuple[str, ...] = ()  # fused: the other modules whose nodes it computes
     shapes: str = ""  # its inputs' and outputs' types and shapes, as ORT recorded them
+    output_bytes: int = 0  # the tensors it produces in a run, as ORT counted them
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Profile:
     attributed: float  # share of kernel time placed on a module below the root
     modules: tuple[ModuleTime, ...]  # the root first, then depth-first
     nodes: tuple[NodeTime, ...]  # heaviest first
+    arena_peak_bytes: int = 0  # the most ORT's arena had in use in a run; 0: not recorded
 
     @property
     def total_ms(self) -> float:
@@ -81,6 +85,7 @@ class Profile:
                          "ops": [list(op) for op in m.ops]} for m in self.modules],
             "nodes": [{**vars(n), "members": list(n.members), "absorbed": list(n.absorbed)}
                       for n in self.nodes],
+            "arena_peak_bytes": self.arena_peak_bytes,
         }
 
     @classmethod
@@ -95,6 +100,7 @@ class Profile:
             tuple(NodeTime(**{**n, "members": tuple(n["members"]),
                               "absorbed": tuple(n.get("absorbed", ()))})
                   for n in data["nodes"]),
+            data.get("arena_peak_bytes", 0),
         )
 
 

@@ -147,7 +147,7 @@ def _profile(ready: _Ready, settings: Settings) -> Profile:
     model = ready.model
     placed = attribute.attribute(model.graph.nodes, model.by_node, ready.optimized.nodes)
     return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes,
-                               events.kernel_shapes(text))
+                               events.kernel_stats(text))
 
 
 def _runs(schedule: list[_Ready], timeout_s: float | None) -> None:

@@ -18,9 +18,10 @@ from modelexport.gate.records import Measured
 from modelexport.gate.results import Results
 from modelexport.stats import median_interval
 
-NANOSECONDS = {"s": 1e9, "ms": 1e6}  # Bencher's built-in latency measure is in ns
-SLUG = {"export time": "export-time", "inference": "latency", "first token": "first-token"}
-PEAK_MEMORY = "peak-memory"  # the worker's peak resident bytes: load, exports, profile
+# Times in nanoseconds (the unit of Bencher's built-in latency measure), memory in bytes.
+BASE_UNIT = {"s": 1e9, "ms": 1e6, "MB": 1e6}
+SLUG = {"export time": "export-time", "export memory": "export-memory",
+        "inference": "latency", "first token": "first-token"}
 
 
 def _measured(results: Results) -> list[tuple[str, Measured]]:
@@ -30,19 +31,15 @@ def _measured(results: Results) -> list[tuple[str, Measured]]:
 
 def bmf(results: Results) -> dict[str, dict[str, dict[str, float]]]:
     """Bencher Metric Format: per model a benchmark; measures ``export-time``, ``latency``
-    (a decoder's: one decode step) and ``first-token`` in nanoseconds, ``peak-memory`` in
-    bytes."""
-    found: dict[str, dict[str, dict[str, float]]] = {}
-    for name, record in _measured(results):
-        measures = {SLUG[metric.name]: _bmf_value(metric)
-                    for metric in record.metrics(paired=results.base is not None)}
-        measures[PEAK_MEMORY] = {"value": float(record.peak_rss_bytes)}
-        found[name] = measures
-    return found
+    (a decoder's: one decode step) and ``first-token`` in nanoseconds, ``export-memory``
+    in bytes."""
+    return {name: {SLUG[metric.name]: _bmf_value(metric)
+                   for metric in record.metrics(paired=results.base is not None)}
+            for name, record in _measured(results)}
 
 
 def _bmf_value(metric: Metric) -> dict[str, float]:
-    scale = NANOSECONDS[metric.unit]
+    scale = BASE_UNIT[metric.unit]
     value = {"value": metric.median * scale}
     interval = median_interval(metric.samples)
     if interval:

@@ -1,4 +1,5 @@
-"""A profile rendered for people: where the inference time of one model goes, per module.
+"""A profile rendered for people: where the inference time (and memory) of one model goes,
+per module.
 
 Pure. Rows are modules down to a depth (their descendants folded into them), in tree order;
 modules under a share of the total are left out and counted, so a table fits a terminal.
@@ -11,7 +12,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from modelexport import modulepath
+from modelexport.diff import size
 from modelexport.escape import code
+from modelexport.inference.memory import Memory
 from modelexport.inference.records import ModuleTime, Profile
 
 MIN_SHARE = 0.005  # of the total: smaller modules are counted, not shown
@@ -91,4 +94,32 @@ def as_markdown(profile: Profile, max_depth: int) -> str:
                      f"{_code_or_none(_ops(ops[module.path], module.inclusive_ms))} |")
     if hidden:
         lines.append(f"\n{hidden} smaller modules not shown.")
+    return "\n".join(lines) + "\n"
+
+
+def memory_text(found: Memory, max_depth: int) -> str:
+    """Where inference memory goes, per module down to ``max_depth``: the weights its nodes
+    read and the activations its kernels produce, its own and with its descendants'.
+    Modules under a share of both totals are counted, not shown."""
+    placed = found.activation_bytes - found.unattributed_activation_bytes
+    lines = [f"memory: weights {size(found.weight_bytes)}, activations "
+             f"{size(found.activation_bytes)} a run ("
+             f"{placed / (found.activation_bytes or 1):.1%} of them produced by a module's "
+             "kernels)" + (f", ORT's arena at most {size(found.arena_peak_bytes)} in use"
+                           if found.arena_peak_bytes else "")]
+    table = [("module", "class", "own weights", "weights", "own activations", "activations")]
+    shallow = [m for m in found.modules if modulepath.depth(m.path) <= max_depth]
+    shown = [m for m in shallow if not m.path
+             or m.weight_bytes >= MIN_SHARE * found.weight_bytes > 0
+             or m.activation_bytes >= MIN_SHARE * found.activation_bytes > 0]
+    for module in shown:
+        name = "  " * modulepath.depth(module.path) + (modulepath.leaf(module.path) or "(root)")
+        table.append((name, module.cls, size(module.own_weight_bytes), size(module.weight_bytes),
+                      size(module.own_activation_bytes), size(module.activation_bytes)))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines += ["  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
+                        for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
+              for row in table]
+    if len(shallow) > len(shown):
+        lines.append(f"({len(shallow) - len(shown)} smaller modules not shown)")
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from statistics import median
 from modelexport import diff
 from modelexport.escape import block, code, in_html, printable
 from modelexport.gate.compare import Outcome, Verdict
-from modelexport.gate.metric import Change
+from modelexport.gate.metric import Change, amount
 from modelexport.gate.records import EXPORT_TIME, Measured
 from modelexport.gate.results import Results
 from modelexport.github.actions import Annotation
@@ -49,8 +49,9 @@ def _p(change: Change) -> str:
     return "n/a" if change.p_value is None else f"{change.p_value:.3g}"
 
 
-# What the rule made of a metric; in another environment it decided nothing.
-GATE = {"worse": "slower", "better": "faster", "same": "same"}
+# What the rule made of a metric; in another environment it decided nothing. "slower" is
+# also "more memory": worse, by the metric's own rule.
+GATE = {"worse": "worse", "better": "better", "same": "same"}
 UNGATED = "not gated"
 
 
@@ -58,7 +59,7 @@ def metric_rows(verdict: Verdict) -> list[tuple[str, str, str, str, str, str]]:
     """The verdict's cells, one row per gated metric: (metric, before, after, change, p,
     gate). A model with no metric compared (new, missing, failed) has one row of its export
     time, as far as it was measured."""
-    rows = [(c.name, f"{c.before:.3f} {c.unit}", f"{c.after:.3f} {c.unit}", _change(c), _p(c),
+    rows = [(c.name, amount(c.before, c.unit), amount(c.after, c.unit), _change(c), _p(c),
              GATE[c.direction] if verdict.timed else UNGATED) for c in verdict.changes]
     return rows or [(EXPORT_TIME, _seconds(verdict.baseline_s), _seconds(verdict.current_s),
                      "-", "-", "-")]
