@@ -49,18 +49,16 @@ def _p(change: Change) -> str:
     return "n/a" if change.p_value is None else f"{change.p_value:.3g}"
 
 
-# What the rule made of a metric; in another environment it decided nothing. "slower" is
-# also "more memory": worse, by the metric's own rule.
-GATE = {"worse": "worse", "better": "better", "same": "same"}
-UNGATED = "not gated"
+UNGATED = "not gated"  # measured in another environment: the rule decided nothing
 
 
 def metric_rows(verdict: Verdict) -> list[tuple[str, str, str, str, str, str]]:
     """The verdict's cells, one row per gated metric: (metric, before, after, change, p,
-    gate). A model with no metric compared (new, missing, failed) has one row of its export
-    time, as far as it was measured."""
+    gate: what the rule made of it, worse, better or the same). A model with no metric
+    compared (new, missing, failed) has one row of its export time, as far as it was
+    measured."""
     rows = [(c.name, amount(c.before, c.unit), amount(c.after, c.unit), _change(c), _p(c),
-             GATE[c.direction] if verdict.timed else UNGATED) for c in verdict.changes]
+             c.direction if verdict.timed else UNGATED) for c in verdict.changes]
     return rows or [(EXPORT_TIME, _seconds(verdict.baseline_s), _seconds(verdict.current_s),
                      "-", "-", "-")]
 
