@@ -101,7 +101,7 @@ def main() -> None:
         print(f"{label}: {statistics.median(was.latency_ms):.3f} -> "
               f"{statistics.median(now.latency_ms):.3f} ms (median of {args.runs} runs)")
         for row in module_deltas(was, now):
-            print(f"  {row.where}  {row.before_ms:.3f} -> {row.after_ms:.3f} ms")
+            print(f"  {row.where}  {row.before:.3f} -> {row.after:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ Whole processes, alternating, each side as a user runs it:
            it WARMUP + RUNS times on the same inputs (the runs alone are timed inside too);
   profile: `modelexport profile MODEL --runs RUNS --warmup WARMUP --json FILE`.
 Prints min/median/max of each side and of the ratio over the rounds, and the share of
-kernel time attributed below the root (from the profile's JSON). --phases times the steps
-of one profile inside this process instead (perf_counter around each).
+kernel time attributed below the root (from the profile's JSON). --memory also times
+`profile --memory` in each round, beside the plain profile. --phases times the steps of one
+profile inside this process instead (perf_counter around each).
 
     python bench/profile_cost.py /tmp/big/bert-base-torchscript.onnx --input input_ids=1x128 \
         --input attention_mask=1x128 --input token_type_ids=1x128 --rounds 5
@@ -100,11 +101,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--input", action="append", default=[])
     parser.add_argument("--phases", action="store_true")
+    parser.add_argument("--memory", action="store_true",
+                        help="also time profile --memory, alternating with the plain profile")
     args = parser.parse_args()
     if args.phases:
         phases(args.model, args.runs, args.warmup, args.input)
         return
-    bare, runs_only, tool, shares = [], [], [], []
+    bare, runs_only, tool, shares, memory = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "p.json"
         for _ in range(args.rounds):
@@ -117,6 +120,10 @@ def main() -> None:
                                str(args.model), "--runs", str(args.runs), "--warmup",
                                str(args.warmup), "--json", str(out), *inputs])[0])
             shares.append(json.loads(out.read_text())["attributed"])
+            if args.memory:
+                memory.append(timed([sys.executable, "-m", "modelexport", "profile",
+                                     str(args.model), "--runs", str(args.runs), "--warmup",
+                                     str(args.warmup), "--memory", *inputs])[0])
     print(f"{args.model.name}, {args.runs} runs after {args.warmup}, {args.rounds} rounds "
           "(min / median / max, seconds)")
     print(f"  bare process (session + runs): {spread(bare)}")
@@ -127,6 +134,10 @@ def main() -> None:
     print(f"  profile / the runs alone:      "
           f"{spread([t / r for t, r in zip(tool, runs_only, strict=True)])}")
     print(f"  attributed below the root:     {spread(shares)}")
+    if memory:
+        print(f"  profile --memory:              {spread(memory)}")
+        print(f"  profile --memory / profile:    "
+              f"{spread([m / t for m, t in zip(memory, tool, strict=True)])}")
 
 
 if __name__ == "__main__":

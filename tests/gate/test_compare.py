@@ -314,3 +314,30 @@ def test_the_exports_peak_memory_is_gated_where_both_sides_measured_it() -> None
     # A baseline from before memory was measured (results version 6): not compared.
     names = [c.name for c in verdict(grown, record(STEADY)).changes]
     assert names == ["export time"]
+
+
+def test_inference_memory_is_gated_where_asked_and_names_the_modules_that_grew() -> None:
+    def profiled(peak_mb: float, intermediate_mb: float) -> dict:
+        found = latency(BASE_MS, **LAYERS)
+        found["arena_peak_bytes"] = int(peak_mb * 1e6)
+        found["activation_bytes"] = {
+            "encoder.layer.0.intermediate": int(intermediate_mb * 1e6),
+            "encoder.layer.1.intermediate": int(intermediate_mb * 1e6),
+            "encoder.layer.0.attention": 3_000_000, "encoder.layer.1.attention": 3_000_000}
+        return found
+
+    before = record(STEADY, inference=profiled(40.0, 2.0))
+    wider = record(STEADY, inference=profiled(52.0, 8.0))
+    gated = Policy(inference=InferencePolicy(memory=True))
+    v = verdict(wider, before, gated)
+    assert v.outcome == "regressed"
+    assert v.reasons == ("inference memory +30.0 % (40.0 MB -> 52.0 MB)",)
+    assert v.grown[0] == ModuleDelta("encoder.layer.{0,1}.intermediate", 4.0, 16.0, 2)
+    assert v.to_json()["grown"][0]["current_mb"] == 16.0
+    # Not asked for: shown nowhere, not gated.
+    assert verdict(wider, before, INFERENCE).outcome == "unchanged"
+    # Under the floor (1 MB by default) or from before version 7: no verdict.
+    assert verdict(record(STEADY, inference=profiled(40.5, 2.0)), before, gated
+                   ).outcome == "unchanged"
+    assert verdict(wider, record(STEADY, inference=latency(BASE_MS, **LAYERS)), gated
+                   ).change("inference memory") is None

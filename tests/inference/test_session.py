@@ -105,7 +105,7 @@ def test_a_wider_feed_forward_is_named_where_inference_moved(tmp_path: Path) -> 
     assert {row.where for row in leading} <= {"encoder.layer.{0,1}.intermediate.dense",
                                               "encoder.layer.{0,1}.output.dense",
                                               "encoder.layer.{0,1}.intermediate"}
-    assert all(row.delta_ms > 0 and row.count == 2 for row in leading)
+    assert all(row.delta > 0 and row.count == 2 for row in leading)
 
 
 @pytest.mark.export

@@ -157,3 +157,18 @@ def test_every_gated_metric_has_its_own_cells_and_the_why_names_the_one_that_dec
     assert cnn["metrics"][1] == {
         "name": "inference", "unit": "ms", "baseline": 0.1, "current": 0.128, "ratio": 1.28,
         "interval": [1.2, 1.31], "p_value": 0.001, "direction": "worse", "paired": True}
+
+
+def test_where_inference_memory_moved_shows_beside_its_row() -> None:
+    grown = (ModuleDelta("encoder.layer.{0..11}.intermediate", 4.0, 16.0, 12),)
+    bigger = Verdict("bert", Outcome.REGRESSED, ("inference memory +30.0 %",), changes=(
+        Change("inference memory", "MB", 40.0, 52.0, 1.3, None, "worse"),), grown=grown,
+        timed=True)
+    text = report.terminal([bigger], [])
+    assert "inference memory  40.0 MB   52.0 MB  +30.0 %" in text
+    assert ("bert: inference memory +30.0 %; where activations moved (MB a run):\n"
+            "  encoder.layer.{0..11}.intermediate  4.000 -> 16.000 (+12.000)") in text
+    markdown = report.markdown([bigger], results_of({"bert": measured(STEADY)}), None, [], "h")
+    assert "<details><summary>Inference memory: where it moved: bert</summary>" in markdown
+    document = json.loads(report.as_json([bigger], []))
+    assert schemas.schema_errors(document, schemas.REPORT) == []

@@ -19,7 +19,13 @@ from typing import Any
 from modelexport import diff
 from modelexport.diff import StructureDiff
 from modelexport.gate import metric
-from modelexport.gate.latency import LATENCY, ModuleDelta, module_deltas
+from modelexport.gate.latency import (
+    INFERENCE_MEMORY,
+    LATENCY,
+    ModuleDelta,
+    memory_deltas,
+    module_deltas,
+)
 from modelexport.gate.manifest import (
     AllowRegression,
     InferencePolicy,
@@ -73,6 +79,7 @@ class Verdict:
     structure: StructureDiff | None = None  # None: not compared (a side lacks a summary)
     timed: bool = False  # the metrics decided (same environment); shown either way
     moved: tuple[ModuleDelta, ...] = ()  # where inference time moved, when it did
+    grown: tuple[ModuleDelta, ...] = ()  # where activation memory moved (MB), when it did
 
     @property
     def compared(self) -> bool:
@@ -96,9 +103,12 @@ class Verdict:
             "accepted": self.accepted, "compared": self.compared, "gated": self.timed,
             "metrics": [c.to_json() for c in self.changes],
             "structure": self.structure.to_json() if self.structure else None,
-            "moved": [{"module": row.where, "baseline_ms": row.before_ms,
-                       "current_ms": row.after_ms, "modules": row.count}
+            "moved": [{"module": row.where, "baseline_ms": row.before,
+                       "current_ms": row.after, "modules": row.count}
                       for row in self.moved],
+            "grown": [{"module": row.where, "baseline_mb": row.before,
+                       "current_mb": row.after, "modules": row.count}
+                      for row in self.grown],
         }
 
 
@@ -139,9 +149,12 @@ def _against_baseline(name: str, current: Measured, before: Measured, policy: Po
     reasons = worse + _growth(current, before, policy.thresholds) \
         + _structure_reasons(found, policy.structure)
     moved = _moved(current, before) if comparable and _latency_moved(changes) else ()
+    grown = (tuple(memory_deltas(before.inference, current.inference))
+             if comparable and before.inference and current.inference
+             and _changed(changes, INFERENCE_MEMORY) else ())
     measured = Verdict(name, Outcome.UNCHANGED, baseline_s=before.median_s,
                        current_s=current.median_s, changes=changes, structure=found,
-                       timed=comparable, moved=moved)
+                       timed=comparable, moved=moved, grown=grown)
     if reasons:
         allow = policy.allow
         if allow is not None and allow.until >= today:
@@ -160,23 +173,32 @@ def _metrics(current: Measured, before: Measured, policy: Policy, paired: bool
              ) -> list[tuple[Metric, Metric, Rule]]:
     """Each metric this model is gated on: this run's, the baseline's, and the rule (the
     export's memory where both sides measured it; a decoder's first token under the
-    latency's rule). Latencies profiled with other settings
-    (runs, threads, optimization) are not compared; measured in pairs, every run counts
-    (``Latency.runs``), else the means of blocks."""
+    latency's rule; the arena's peak where the manifest asks for it). Latencies profiled
+    with other settings (runs, threads, optimization) are not compared; measured in pairs,
+    every run counts (``Latency.runs``), else the means of blocks."""
     limits = policy.thresholds
     found = [(current.export_time, before.export_time, limits.rule)]
     if current.export_memory and before.export_memory:
         found.append((current.export_memory, before.export_memory, limits.memory_rule))
+    inference = policy.inference
     for now, was in ((current.inference, before.inference),
                      (current.first_token, before.first_token)):
-        if policy.inference and now and was and now.settings == was.settings:
-            found.append((now.runs, was.runs, policy.inference.rule(limits.alpha)) if paired
-                         else (now.metric, was.metric, policy.inference.rule(limits.alpha)))
+        if inference and now and was and now.settings == was.settings:
+            found.append((now.runs, was.runs, inference.rule(limits.alpha)) if paired
+                         else (now.metric, was.metric, inference.rule(limits.alpha)))
+    now, was = current.inference, before.inference
+    if (inference and inference.memory and now and was and now.memory and was.memory
+            and now.settings == was.settings):
+        found.append((now.memory, was.memory, inference.memory_rule(limits.alpha)))
     return found
 
 
 def _latency_moved(changes: tuple[Change, ...]) -> bool:
-    return any(c.name == LATENCY and c.direction != "same" for c in changes)
+    return _changed(changes, LATENCY)
+
+
+def _changed(changes: tuple[Change, ...], metric: str) -> bool:
+    return any(c.name == metric and c.direction != "same" for c in changes)
 
 
 def _moved(current: Measured, before: Measured) -> tuple[ModuleDelta, ...]:

@@ -63,6 +63,9 @@ class InferencePolicy:
     optimization: str = "all"
     threshold: float = 0.10
     floor_ms: float = 0.1  # sub-millisecond models need a floor in milliseconds
+    memory: bool = False  # gate the arena's peak in a run too
+    memory_threshold: float = 0.10
+    memory_floor_mb: float = 1.0
     prompt_tokens: int = Settings.prompt_tokens  # of a decoder with its KV cache
     new_tokens: int = Settings.new_tokens
 
@@ -74,6 +77,10 @@ class InferencePolicy:
     def rule(self, alpha: float) -> Rule:
         """The rule latency is judged by; its significance is the model's ``alpha``."""
         return Rule(self.threshold, alpha, self.floor_ms)
+
+    def memory_rule(self, alpha: float) -> Rule:
+        """The rule the arena's peak is judged by, where ``memory`` asks for it."""
+        return Rule(self.memory_threshold, alpha, self.memory_floor_mb)
 
 
 @dataclass(frozen=True)

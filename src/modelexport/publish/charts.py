@@ -19,14 +19,14 @@ def mermaid(verdict: Verdict, against: str, now: str) -> str:
     milliseconds, the line ``against``'s (the baseline's, or the base's)."""
     rows = verdict.moved
     labels = ", ".join(f'"{_label(row.where)}"' for row in rows)
-    top = max((max(row.before_ms, row.after_ms) for row in rows), default=0.0)
+    top = max((max(row.before, row.after) for row in rows), default=0.0)
     return "\n".join([
         "```mermaid", "xychart-beta horizontal",
         f'    title "{in_mermaid(verdict.name)}: own ms a run, bars {now}, line {against}"',
         f"    x-axis [{labels}]",
         f'    y-axis "ms" 0 --> {top * 1.1:.4g}',
-        f"    bar [{', '.join(f'{row.after_ms:.4g}' for row in rows)}]",
-        f"    line [{', '.join(f'{row.before_ms:.4g}' for row in rows)}]",
+        f"    bar [{', '.join(f'{row.after:.4g}' for row in rows)}]",
+        f"    line [{', '.join(f'{row.before:.4g}' for row in rows)}]",
         "```"])
 
 

@@ -10,6 +10,7 @@ from statistics import median
 from modelexport import diff
 from modelexport.escape import block, code, in_html, printable
 from modelexport.gate.compare import Outcome, Verdict
+from modelexport.gate.latency import INFERENCE_MEMORY
 from modelexport.gate.metric import Change, amount
 from modelexport.gate.records import EXPORT_TIME, Measured
 from modelexport.gate.results import Results
@@ -90,6 +91,17 @@ def _latency(verdict: Verdict) -> str:
     return f"inference {100 * (verdict.inference.ratio - 1):+.1f} %"
 
 
+def grown_memory(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts whose inference memory moved, with the modules that moved most."""
+    return [v for v in verdicts if v.grown and v.change(INFERENCE_MEMORY) is not None]
+
+
+def _memory(verdict: Verdict) -> str:
+    change = verdict.change(INFERENCE_MEMORY)
+    assert change is not None
+    return f"inference memory {100 * (change.ratio - 1):+.1f} %"
+
+
 NOW = {"baseline": "current", "base": "head"}  # what a run is called beside what it compared with
 # Paired, the change is the median of the pairs' ratios (with its 95 % interval), not the
 # ratio of the medians.
@@ -121,8 +133,13 @@ def terminal(verdicts: list[Verdict], notes: list[str], against: str = "baseline
     for verdict in moved_inference(verdicts):
         lines += ["", f"{printable(verdict.name)}: {_latency(verdict)}; where it moved "
                       "(own ms of a typical run):"]
-        lines += [f"  {printable(row.where)}  {row.before_ms:.3f} -> {row.after_ms:.3f} "
-                  f"({row.delta_ms:+.3f})" for row in verdict.moved]
+        lines += [f"  {printable(row.where)}  {row.before:.3f} -> {row.after:.3f} "
+                  f"({row.delta:+.3f})" for row in verdict.moved]
+    for verdict in grown_memory(verdicts):
+        lines += ["", f"{printable(verdict.name)}: {_memory(verdict)}; where activations "
+                      "moved (MB a run):"]
+        lines += [f"  {printable(row.where)}  {row.before:.3f} -> {row.after:.3f} "
+                  f"({row.delta:+.3f})" for row in verdict.grown]
     shown = [printable(note) for note in notes]
     return "\n".join([*lines, "", *shown, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
 
@@ -155,6 +172,7 @@ def markdown(verdicts: list[Verdict], results: Results, baseline: Results | None
     groups = [_markdown_rows(v) for v in verdicts]
     tail = [
         "", *_graph_changes(verdicts, drift), *_inference_moves(verdicts, against),
+        *_memory_moves(verdicts, against),
         _details("Per-phase medians (seconds), peak memory", _phases(results)),
         _details("Tag statistics", _tags(results)),
         _details("Environment", _environment(results, baseline)),
@@ -213,13 +231,28 @@ def _inference_moves(verdicts: list[Verdict], against: str) -> list[str]:
         return []
     body = []
     for verdict in moved:
-        rows = "".join(f"| {code(row.where)} | {row.before_ms:.3f} | {row.after_ms:.3f} | "
-                       f"{row.delta_ms:+.3f} |\n" for row in verdict.moved)
+        rows = "".join(f"| {code(row.where)} | {row.before:.3f} | {row.after:.3f} | "
+                       f"{row.delta:+.3f} |\n" for row in verdict.moved)
         body.append(f"**{code(verdict.name)}**: {_latency(verdict)}\n\n"
                     f"{charts.mermaid(verdict, against, NOW[against])}\n\n| module (own time) | "
                     f"{against} ms | {NOW[against]} ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
     names = ", ".join(v.name for v in moved)
     return [_details(f"Inference: where it moved: {in_html(names)}", "\n".join(body))]
+
+
+def _memory_moves(verdicts: list[Verdict], against: str) -> list[str]:
+    grown = grown_memory(verdicts)
+    if not grown:
+        return []
+    body = []
+    for verdict in grown:
+        rows = "".join(f"| {code(row.where)} | {row.before:.3f} | {row.after:.3f} | "
+                       f"{row.delta:+.3f} |\n" for row in verdict.grown)
+        body.append(f"**{code(verdict.name)}**: {_memory(verdict)}\n\n| module (its kernels' "
+                    f"outputs) | {against} MB | {NOW[against]} MB | Δ MB |\n|---|--:|--:|--:|\n"
+                    f"{rows}")
+    names = ", ".join(v.name for v in grown)
+    return [_details(f"Inference memory: where it moved: {in_html(names)}", "\n".join(body))]
 
 
 def _details(summary_text: str, body: str) -> str:
