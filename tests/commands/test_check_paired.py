@@ -165,11 +165,12 @@ def test_auto_compares_with_a_baseline_from_here_and_confirms_its_slowdown_besid
                                                      "thresholds: {floor: 0}}"))
     made = run_cli("check", "gate/models.yaml", "--update-baseline", cwd=repo)
     assert made.returncode == 0, made.stderr
-    # As if the baseline had been measured on a quiet machine: every export 3x faster.
+    # As if the baseline had been measured on a quiet machine: every export 30x faster
+    # (3x was not always enough: a baseline taken under a passing load can be 3x slow).
     stored = repo / "gate" / "modelexport-baseline.json"
     document = json.loads(stored.read_text())
     for record in document["models"].values():
-        record["samples"] = {phase: [s / 3 for s in samples]
+        record["samples"] = {phase: [s / 30 for s in samples]
                              for phase, samples in record["samples"].items()}
     stored.write_text(json.dumps(document))
     proc = run_cli("check", "gate/models.yaml", "--compare-with", "auto", "--against-ref",

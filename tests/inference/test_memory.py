@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from model_explorer_onnx.main import ONNXAdapter
 
 from modelexport import structure
 from modelexport.inference import memory, session
@@ -67,10 +68,18 @@ def test_profile_memory_prints_the_table_and_writes_it_to_json(exports, tmp_path
                                                                ) -> None:
     path = exports.get("bert", "dynamo").onnx_path
     proc = run_cli("profile", str(path), "--runs", "3", "--memory", "--json", "p.json",
-                   cwd=tmp_path)
+                   "--model-explorer", "o.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "\nmemory: weights " in proc.stdout and "own activations" in proc.stdout
     document = json.loads((tmp_path / "p.json").read_text())
+    # The activations as a Model Explorer overlay of its own, keyed as the real adapter
+    # names the nodes, adding up to the outputs of every kernel that computes exported
+    # nodes (those ORT made up from nothing have none to show on).
+    converted = ONNXAdapter().convert(str(path), {})["graphs"][0]
+    (values,) = json.loads((tmp_path / "o.memory.json").read_text()).values()
+    assert set(values["results"]) <= {node.id for node in converted.nodes}
+    assert sum(v["value"] for v in values["results"].values()) == sum(
+        node["output_bytes"] for node in document["nodes"] if node["members"]) > 0
     modules = {m["path"]: m for m in document["memory"]["modules"]}
     # The weights the modules' nodes read are the file's (dynamo's few folded constants aside).
     assert modules[""]["weight_bytes"] == pytest.approx(document["memory"]["weight_bytes"],

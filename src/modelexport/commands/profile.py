@@ -102,8 +102,11 @@ def run(args: Args) -> int:
 
     _refuse_meaningless(args)
     # Before the model runs, not after.
+    memory_overlay = (args.model_explorer.with_suffix(".memory.json")
+                      if args.model_explorer and args.memory else None)
     jsonfile.ensure_writable(("--json", args.json), ("--markdown", args.markdown),
                              ("--model-explorer", args.model_explorer),
+                             ("--model-explorer", memory_overlay),
                              ("--trace", args.trace), ("--flame", args.flame))
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingExtraError("onnxruntime")
@@ -150,8 +153,15 @@ def run(args: Args) -> int:
     if args.model_explorer:
         data = overlay.overlay(shown, model.graph.nodes, model.graph.name or "<main>")
         jsonfile.replace_text(args.model_explorer, json.dumps(data, indent=1) + "\n")
-        print(f"Model Explorer overlay: {args.model_explorer} (model-explorer {args.model} "
-              f"--extensions=model_explorer_onnx --node_data_paths={args.model_explorer})")
+        paths = [args.model_explorer]
+        if memory_overlay:  # a second file: Model Explorer shows one value per node a file
+            paths.append(memory_overlay)
+            data = overlay.overlay(shown, model.graph.nodes, model.graph.name or "<main>",
+                                   memory=True)
+            jsonfile.replace_text(memory_overlay, json.dumps(data, indent=1) + "\n")
+        shown_paths = ",".join(map(str, paths))
+        print(f"Model Explorer overlay: {shown_paths} (model-explorer {args.model} "
+              f"--extensions=model_explorer_onnx --node_data_paths={shown_paths})")
     return 0
 
 
