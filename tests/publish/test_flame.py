@@ -18,7 +18,7 @@ MODULES = {
     "encoder.layer.1": ("Layer", [("mm1", "MatMul", 0.0003)]),
     "encoder.layer.10": ("Layer", [("mm10", "MatMul", 0.0007)]),
     "encoder.layer.2": ("Layer", [("mm2", "MatMul", 0.0002)]),
-    "head;x y": ("Odd", [("fc", "Gemm", 1.5)]),  # a name PyTorch takes, the formats do not
+    "head;x y\nz": ("Odd", [("fc", "Gemm", 1.5)]),  # a name PyTorch takes, the formats do not
 }
 
 
@@ -71,7 +71,7 @@ def test_each_module_is_one_slice_holding_its_kernels_and_children_exactly() -> 
 def test_collapsed_stacks_add_up_and_a_name_cannot_break_a_line() -> None:
     lines = flame.collapsed(profile()).splitlines()
     assert "(root);encoder;layer.1;MatMul 300" in lines
-    assert "(root);head:x_y;Gemm 1500000" in lines
+    assert "(root);head:x_y_z;Gemm 1500000" in lines
     under: dict[str, int] = defaultdict(int)
     for line in lines:
         stack, _, weight = line.rpartition(" ")

@@ -11,6 +11,7 @@ inclusive time of that module.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,9 @@ def collapsed(profile: Profile) -> str:
 
 
 def _frame_name(name: str) -> str:
-    """A name as one frame of a collapsed stack: ';' separates frames and the last space
-    the weight, so neither may stand in a name from the model."""
-    return name.replace(";", ":").replace(" ", "_") or "_"
+    """A name as one frame of a collapsed stack: ';' separates frames, the last space the
+    weight and a line end the stack, so none may stand in a name from the model."""
+    return _BLANK.sub("_", name.replace(";", ":")) or "_"
+
+
+_BLANK = re.compile(r"[\s\x00-\x1f\x7f]")
