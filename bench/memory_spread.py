@@ -11,8 +11,9 @@ A/A checks of one manifest on unchanged code.
 3. Per model: the median export peak of each check (and the arena's peak in a run), their
    min / median / max and the largest relative distance from the baseline's, beside the
    default thresholds (+10 %) and floors (20 MB; 1 MB).
-4. With --inference, a real change: bert-tiny's feed-forward 4x wider (intermediate_size
-   512 -> 2048), checked once: the report's memory verdict and where activations moved.
+4. With --inference, two real changes, each checked once: bert-tiny's feed-forward 4x
+   wider (intermediate_size 512 -> 2048), and its inputs 8x longer (128 tokens): the
+   report's memory verdict and where activations moved.
 
 A benchmark, not a test: it reports, it asserts nothing.
 """
@@ -30,18 +31,27 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 
 
-def profiled(manifest: Path, work: Path, wider: bool = False) -> Path:
-    """The manifest with its inference memory gated (and bert-tiny's feed-forward 4x
-    wider), written into ``work``; its models are config-built, so paths do not matter."""
+CHANGES = {
+    "feed-forward 4x wider (intermediate_size 512 -> 2048)":
+        lambda bert: bert["source"]["config"].update(intermediate_size=2048),
+    "inputs 8x longer (128 tokens)":
+        lambda bert: bert.update(inputs=[{"name": "input_ids", "shape": [2, 128],
+                                          "dtype": "int64", "range": [0, 1000]}]),
+}
+
+
+def profiled(manifest: Path, work: Path, change: str | None = None) -> Path:
+    """The manifest with its inference memory gated (and bert-tiny changed by ``change``,
+    one of ``CHANGES``), written into ``work``; its models are config-built, so paths do
+    not matter."""
     import yaml
 
     document = yaml.safe_load(manifest.read_text())
     document.setdefault("defaults", {})["inference"] = {"runs": 20, "memory": True}
-    if wider:
-        for model in document["models"]:
-            if model["name"] == "bert-tiny":
-                model["source"]["config"]["intermediate_size"] = 2048
-    path = work / ("wider.yaml" if wider else "profiled.yaml")
+    for model in document["models"]:
+        if change and model["name"] == "bert-tiny":
+            CHANGES[change](model)
+    path = work / f"{len(change or '')}.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
 
@@ -82,15 +92,17 @@ def main() -> None:
                     "models"].items():
                 seen[name].append(peaks(record))
             print(f"check {i + 1}: memory flagged {flagged or 'nothing'}", flush=True)
-        if args.inference:
-            check(profiled(args.manifest, work, wider=True), work)
-            print("\nbert-tiny, intermediate_size 512 -> 2048:")
+        for change in CHANGES if args.inference else ():
+            check(profiled(args.manifest, work, change), work)
+            print(f"\nbert-tiny, {change}:")
             for model in json.loads((work / "report.json").read_text())["models"]:
                 if model["name"] == "bert-tiny":
                     print("  " + "; ".join(model["reasons"]))
                     for row in model["grown"]:
                         print(f"  {row['module']}  {row['baseline_mb']:.3f} -> "
                               f"{row['current_mb']:.3f} MB")
+    if not args.checks:
+        return
     print(f"\nfalse alarms of the memory verdicts: {alarms} of {args.checks}\n")
     print("| model | peak | baseline MB | checks' medians MB (min / median / max) | "
           "largest move |\n|---|---|--:|---|--:|")

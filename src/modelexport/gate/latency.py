@@ -106,9 +106,10 @@ def memory_deltas(before: Latency, after: Latency, limit: int = 5) -> list[Modul
 def moved(before: dict[str, float], after: dict[str, float], limit: int = 5
           ) -> list[ModuleDelta]:
     """The modules whose own amount moved most (those that did not move left out),
-    repeated layers folded (their amounts summed): ``encoder.layer.{0..11}.intermediate.dense`` is one row. A layer that moved
-    more than twice all the others together stands alone, the others folded beside it: one
-    layer of four made wider is ``model.layers.2.mlp.up_proj``, not the four."""
+    repeated layers folded (their amounts summed): ``encoder.layer.{0..11}.intermediate.dense``
+    is one row. A layer that moved more than twice all the others together stands alone,
+    the others folded beside it: one layer of four made wider is
+    ``model.layers.2.mlp.up_proj``, not the four."""
     groups: dict[str, list[str]] = defaultdict(list)
     for path in {*before, *after}:
         groups[modulepath.pattern(path)].append(path)

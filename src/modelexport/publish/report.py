@@ -264,17 +264,26 @@ def _measured(results: Results) -> list[tuple[str, Measured]]:
 
 
 def _phases(results: Results) -> str:
-    """Each phase's median seconds, and the worker's peak resident memory (loading, the
+    """Each phase's median seconds, and the worker's peak resident memory: while loading,
+    during an export (the median of the timed ones), and over its whole life (loading, the
     exports and, where asked, the inference profile)."""
     phases = [*GATED_PHASES, TOTAL]
-    lines = ["| model | load | " + " | ".join(phases) + " | peak memory |",
-             "|---" * (len(phases) + 3) + "|"]
+    lines = ["| model | load | " + " | ".join(phases)
+             + " | load peak | export peak | peak memory |",
+             "|---" * (len(phases) + 5) + "|"]
     for name, record in _measured(results):
         cells = [f"{median(record.samples[p]):.3f}" if p in record.samples else "-"
                  for p in phases]
+        peaks = [_mb(record.load_peak_bytes),
+                 _mb(median(record.export_peak_bytes) if record.export_peak_bytes else None),
+                 _mb(record.peak_rss_bytes)]
         lines.append(f"| {code(name)} | {record.load_s:.2f} | " + " | ".join(cells)
-                     + f" | {record.peak_rss_bytes / 1e6:,.0f} MB |")
+                     + " | " + " | ".join(peaks) + " |")
     return "\n".join(lines)
+
+
+def _mb(count: float | None) -> str:
+    return "-" if count is None else f"{count / 1e6:,.0f} MB"
 
 
 def _tags(results: Results) -> str:
