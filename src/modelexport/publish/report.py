@@ -10,7 +10,7 @@ from statistics import median
 from modelexport import diff
 from modelexport.escape import block, code, in_html, printable
 from modelexport.gate.compare import Outcome, Verdict
-from modelexport.gate.latency import INFERENCE_MEMORY
+from modelexport.gate.latency import INFERENCE_MEMORY, ModuleDelta
 from modelexport.gate.metric import Change, amount
 from modelexport.gate.records import EXPORT_TIME, Measured
 from modelexport.gate.results import Results
@@ -229,13 +229,8 @@ def _inference_moves(verdicts: list[Verdict], against: str) -> list[str]:
     moved = moved_inference(verdicts)
     if not moved:
         return []
-    body = []
-    for verdict in moved:
-        rows = "".join(f"| {code(row.where)} | {row.before:.3f} | {row.after:.3f} | "
-                       f"{row.delta:+.3f} |\n" for row in verdict.moved)
-        body.append(f"**{code(verdict.name)}**: {_latency(verdict)}\n\n"
-                    f"{charts.mermaid(verdict, against, NOW[against])}\n\n| module (own time) | "
-                    f"{against} ms | {NOW[against]} ms | Δ ms |\n|---|--:|--:|--:|\n{rows}")
+    body = [f"**{code(v.name)}**: {_latency(v)}\n\n{charts.mermaid(v, against, NOW[against])}"
+            f"\n\n{_delta_table(v.moved, 'own time', 'ms', against)}" for v in moved]
     names = ", ".join(v.name for v in moved)
     return [_details(f"Inference: where it moved: {in_html(names)}", "\n".join(body))]
 
@@ -244,15 +239,18 @@ def _memory_moves(verdicts: list[Verdict], against: str) -> list[str]:
     grown = grown_memory(verdicts)
     if not grown:
         return []
-    body = []
-    for verdict in grown:
-        rows = "".join(f"| {code(row.where)} | {row.before:.3f} | {row.after:.3f} | "
-                       f"{row.delta:+.3f} |\n" for row in verdict.grown)
-        body.append(f"**{code(verdict.name)}**: {_memory(verdict)}\n\n| module (its kernels' "
-                    f"outputs) | {against} MB | {NOW[against]} MB | Δ MB |\n|---|--:|--:|--:|\n"
-                    f"{rows}")
+    body = [f"**{code(v.name)}**: {_memory(v)}\n\n"
+            + _delta_table(v.grown, "its kernels' outputs", "MB", against) for v in grown]
     names = ", ".join(v.name for v in grown)
     return [_details(f"Inference memory: where it moved: {in_html(names)}", "\n".join(body))]
+
+
+def _delta_table(rows: tuple[ModuleDelta, ...], what: str, unit: str, against: str) -> str:
+    """How each module's own amount moved, as a markdown table."""
+    lines = "".join(f"| {code(row.where)} | {row.before:.3f} | {row.after:.3f} | "
+                    f"{row.delta:+.3f} |\n" for row in rows)
+    return (f"| module ({what}) | {against} {unit} | {NOW[against]} {unit} | Δ {unit} |\n"
+            f"|---|--:|--:|--:|\n{lines}")
 
 
 def _details(summary_text: str, body: str) -> str:
