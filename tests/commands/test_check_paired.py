@@ -220,5 +220,5 @@ def test_auto_with_a_baseline_from_another_machine_measures_the_base_and_gates_t
     verdicts = json.loads((repo / "report.json").read_text())["models"]
     assert {m["verdict"] for m in verdicts} == {"unchanged"}  # never "not-comparable"
     (mlp,) = [m for m in verdicts if m["name"] == "mlp"]
-    assert [m["name"] for m in mlp["metrics"]] == ["export time", "inference"]
+    assert [m["name"] for m in mlp["metrics"]] == ["export time", "export memory", "inference"]
     assert mlp["gated"] and all(m["paired"] for m in mlp["metrics"])
