@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from modelexport import jsonfile, schemas
 from modelexport.environment import Environment
 from modelexport.errors import UsageError
-from modelexport.gate.records import ModelResult, model_result_from_json
+from modelexport.gate.records import Measured, ModelResult, model_result_from_json
 from modelexport.github.actions import PullRequest
 
 if TYPE_CHECKING:
@@ -121,6 +121,11 @@ class Results:
         if self.base:
             document["base"] = self.base.to_json()
         return document
+
+    @property
+    def measured(self) -> dict[str, Measured]:
+        """The models that exported, by name (not those that failed)."""
+        return {name: r for name, r in self.models.items() if isinstance(r, Measured)}
 
     def with_model(self, name: str, record: ModelResult, base: ModelResult | None = None
                    ) -> Results:

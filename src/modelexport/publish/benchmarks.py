@@ -14,7 +14,6 @@ from typing import Any
 
 from modelexport.gate.compare import Verdict
 from modelexport.gate.metric import Metric
-from modelexport.gate.records import Measured
 from modelexport.gate.results import Results
 from modelexport.stats import median_interval
 
@@ -24,18 +23,13 @@ SLUG = {"export time": "export-time", "export memory": "export-memory",
         "inference": "latency", "first token": "first-token"}
 
 
-def _measured(results: Results) -> list[tuple[str, Measured]]:
-    return [(name, record) for name, record in results.models.items()
-            if isinstance(record, Measured)]
-
-
 def bmf(results: Results) -> dict[str, dict[str, dict[str, float]]]:
     """Bencher Metric Format: per model a benchmark; measures ``export-time``, ``latency``
     (a decoder's: one decode step) and ``first-token`` in nanoseconds, ``export-memory``
     in bytes."""
     return {name: {SLUG[metric.name]: _bmf_value(metric)
                    for metric in record.metrics(paired=results.base is not None)}
-            for name, record in _measured(results)}
+            for name, record in results.measured.items()}
 
 
 def _bmf_value(metric: Metric) -> dict[str, float]:
@@ -53,7 +47,7 @@ def benchmark_action(results: Results, verdicts: list[Verdict]) -> list[dict[str
     the wider side of the median's interval, ``extra`` the verdict and the change."""
     judged = {verdict.name: verdict for verdict in verdicts}
     entries = []
-    for name, record in _measured(results):
+    for name, record in results.measured.items():
         verdict = judged.get(name)
         for metric in record.metrics(paired=results.base is not None):
             entry: dict[str, Any] = {"name": f"{name} / {metric.name}", "unit": metric.unit,

@@ -4,10 +4,8 @@ self-contained SVG for the run's artifact. Pure."""
 
 from __future__ import annotations
 
-from html import escape
-
 from modelexport import modulepath
-from modelexport.escape import in_mermaid, visible
+from modelexport.escape import in_html, in_mermaid
 from modelexport.gate.compare import Verdict
 from modelexport.gate.latency import Latency
 from modelexport.gate.records import Measured
@@ -108,7 +106,7 @@ def _graph(name: str, now: Latency, was: Latency, top: int) -> tuple[str, int]:
             x += now.modules[child][1] / total * (WIDTH - 20)
 
     draw("", 10.0, 0)
-    title = (f'<text x="10" y="{top + 14}" font-size="{FONT + 2}">{escape(visible(name))}: '
+    title = (f'<text x="10" y="{top + 14}" font-size="{FONT + 2}">{in_html(name)}: '
              f"{total:.3f} ms of kernels a run</text>")
     return "\n".join([title, *boxes]), 20 + (deepest + 1) * ROW
 
@@ -128,10 +126,10 @@ def _box(path: str, x: float, y: int, width: float, now: Latency, was: Latency,
     label = shown if len(shown) <= fits else shown[:max(fits - 2, 0)] + ".." if fits > 2 else ""
     tip = (f"{path or '(root)'}: own {before[0]:.3f} -> {after[0]:.3f} ms, with its "
            f"children {before[1]:.3f} -> {after[1]:.3f} ms")
-    return (f'<g><title>{escape(visible(tip))}</title><rect x="{x:.2f}" y="{y}" '
+    return (f'<g><title>{in_html(tip)}</title><rect x="{x:.2f}" y="{y}" '
             f'width="{width:.2f}" height="{ROW - 1}" fill="{_colour(change)}" '
             f'stroke="#ffffff" stroke-width="0.5"/>'
-            + (f'<text x="{x + 2:.2f}" y="{y + ROW - 5}">{escape(visible(label))}</text>'
+            + (f'<text x="{x + 2:.2f}" y="{y + ROW - 5}">{in_html(label)}</text>'
                if label else "") + "</g>")
 
 

@@ -70,11 +70,7 @@ def as_text(profile: Profile, max_depth: int) -> str:
         table.append((name, module.cls, f"{module.self_ms:.3f}", f"{module.inclusive_ms:.3f}",
                       f"{module.inclusive_ms / (profile.total_ms or 1):.1%}",
                       str(module.calls), _ops(ops[module.path], module.inclusive_ms)))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = [headline(profile)]
-    lines += ["  ".join(cell.ljust(width) if i in (0, 1, 6) else cell.rjust(width)
-                        for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-              for row in table]
+    lines = [headline(profile), *_aligned(table, left=(0, 1, 6))]
     if hidden:
         lines.append(f"({hidden} smaller modules not shown; --depth {max_depth} folds deeper "
                      "ones into their ancestors)")
@@ -116,10 +112,16 @@ def memory_text(found: Memory, max_depth: int) -> str:
         name = "  " * modulepath.depth(module.path) + (modulepath.leaf(module.path) or "(root)")
         table.append((name, module.cls, size(module.own_weight_bytes), size(module.weight_bytes),
                       size(module.own_activation_bytes), size(module.activation_bytes)))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines += ["  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
-                        for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-              for row in table]
+    lines += _aligned(table, left=(0, 1))
     if len(shallow) > len(shown):
         lines.append(f"({len(shallow) - len(shown)} smaller modules not shown)")
     return "\n".join(lines) + "\n"
+
+
+def _aligned(table: Sequence[tuple[str, ...]], left: tuple[int, ...]) -> list[str]:
+    """A table's rows as text in columns: the ``left`` ones left-aligned (names), the others
+    right-aligned (figures)."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return ["  ".join(cell.ljust(width) if i in left else cell.rjust(width)
+                      for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in table]

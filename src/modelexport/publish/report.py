@@ -10,9 +10,9 @@ from statistics import median
 from modelexport import diff
 from modelexport.escape import block, code, in_html, printable
 from modelexport.gate.compare import Outcome, Verdict
-from modelexport.gate.latency import INFERENCE_MEMORY, ModuleDelta
+from modelexport.gate.latency import INFERENCE_MEMORY, LATENCY, ModuleDelta
 from modelexport.gate.metric import Change, amount
-from modelexport.gate.records import EXPORT_TIME, Measured
+from modelexport.gate.records import EXPORT_TIME
 from modelexport.gate.results import Results
 from modelexport.github.actions import Annotation
 from modelexport.htp.options import GATED_PHASES, TOTAL
@@ -86,20 +86,16 @@ def moved_inference(verdicts: list[Verdict]) -> list[Verdict]:
     return [v for v in verdicts if v.moved and v.inference is not None]
 
 
-def _latency(verdict: Verdict) -> str:
-    assert verdict.inference is not None
-    return f"inference {100 * (verdict.inference.ratio - 1):+.1f} %"
+def _moved_by(verdict: Verdict, metric: str) -> str:
+    """``inference +45.9 %``: how far a metric of the verdict moved."""
+    change = verdict.change(metric)
+    assert change is not None
+    return f"{metric} {100 * (change.ratio - 1):+.1f} %"
 
 
 def grown_memory(verdicts: list[Verdict]) -> list[Verdict]:
     """The verdicts whose inference memory moved, with the modules that moved most."""
     return [v for v in verdicts if v.grown and v.change(INFERENCE_MEMORY) is not None]
-
-
-def _memory(verdict: Verdict) -> str:
-    change = verdict.change(INFERENCE_MEMORY)
-    assert change is not None
-    return f"inference memory {100 * (change.ratio - 1):+.1f} %"
 
 
 NOW = {"baseline": "current", "base": "head"}  # what a run is called beside what it compared with
@@ -131,17 +127,18 @@ def terminal(verdicts: list[Verdict], notes: list[str], against: str = "baseline
         lines += ["", f"{printable(verdict.name)}: graph changed",
                   *(f"  {printable(line)}" for line in found.splitlines())]
     for verdict in moved_inference(verdicts):
-        lines += ["", f"{printable(verdict.name)}: {_latency(verdict)}; where it moved "
-                      "(own ms of a typical run):"]
-        lines += [f"  {printable(row.where)}  {row.before:.3f} -> {row.after:.3f} "
-                  f"({row.delta:+.3f})" for row in verdict.moved]
+        lines += ["", f"{printable(verdict.name)}: {_moved_by(verdict, LATENCY)}; where it "
+                      "moved (own ms of a typical run):", *_delta_lines(verdict.moved)]
     for verdict in grown_memory(verdicts):
-        lines += ["", f"{printable(verdict.name)}: {_memory(verdict)}; where activations "
-                      "moved (MB a run):"]
-        lines += [f"  {printable(row.where)}  {row.before:.3f} -> {row.after:.3f} "
-                  f"({row.delta:+.3f})" for row in verdict.grown]
+        lines += ["", f"{printable(verdict.name)}: {_moved_by(verdict, INFERENCE_MEMORY)}; "
+                      "where activations moved (MB a run):", *_delta_lines(verdict.grown)]
     shown = [printable(note) for note in notes]
     return "\n".join([*lines, "", *shown, f"modelexport: {summary(verdicts)}"]).rstrip() + "\n"
+
+
+def _delta_lines(rows: tuple[ModuleDelta, ...]) -> list[str]:
+    return [f"  {printable(row.where)}  {row.before:.3f} -> {row.after:.3f} ({row.delta:+.3f})"
+            for row in rows]
 
 
 def update_hint(results_path: str, baseline_path: str) -> str:
@@ -229,7 +226,8 @@ def _inference_moves(verdicts: list[Verdict], against: str) -> list[str]:
     moved = moved_inference(verdicts)
     if not moved:
         return []
-    body = [f"**{code(v.name)}**: {_latency(v)}\n\n{charts.mermaid(v, against, NOW[against])}"
+    body = [f"**{code(v.name)}**: {_moved_by(v, LATENCY)}\n\n"
+            f"{charts.mermaid(v, against, NOW[against])}"
             f"\n\n{_delta_table(v.moved, 'own time', 'ms', against)}" for v in moved]
     names = ", ".join(v.name for v in moved)
     return [_details(f"Inference: where it moved: {in_html(names)}", "\n".join(body))]
@@ -239,7 +237,7 @@ def _memory_moves(verdicts: list[Verdict], against: str) -> list[str]:
     grown = grown_memory(verdicts)
     if not grown:
         return []
-    body = [f"**{code(v.name)}**: {_memory(v)}\n\n"
+    body = [f"**{code(v.name)}**: {_moved_by(v, INFERENCE_MEMORY)}\n\n"
             + _delta_table(v.grown, "its kernels' outputs", "MB", against) for v in grown]
     names = ", ".join(v.name for v in grown)
     return [_details(f"Inference memory: where it moved: {in_html(names)}", "\n".join(body))]
@@ -257,10 +255,6 @@ def _details(summary_text: str, body: str) -> str:
     return f"<details><summary>{summary_text}</summary>\n\n{body}\n\n</details>"
 
 
-def _measured(results: Results) -> list[tuple[str, Measured]]:
-    return [(n, r) for n, r in results.models.items() if isinstance(r, Measured)]
-
-
 def _phases(results: Results) -> str:
     """Each phase's median seconds, and the worker's peak resident memory: while loading,
     during an export (the median of the timed ones), and over its whole life (loading, the
@@ -269,7 +263,7 @@ def _phases(results: Results) -> str:
     lines = ["| model | load | " + " | ".join(phases)
              + " | load peak | export peak | peak memory |",
              "|---" * (len(phases) + 5) + "|"]
-    for name, record in _measured(results):
+    for name, record in results.measured.items():
         cells = [f"{median(record.samples[p]):.3f}" if p in record.samples else "-"
                  for p in phases]
         peaks = [_mb(record.load_peak_bytes),
@@ -287,7 +281,7 @@ def _mb(count: float | None) -> str:
 def _tags(results: Results) -> str:
     lines = ["| model | exporter | nodes | exact | inferred | unattributed |",
              "|---|---|---|---|---|---|"]
-    for name, record in _measured(results):
+    for name, record in results.measured.items():
         s = record.statistics
         lines.append(f"| {code(name)} | {record.exporter} | {s.nodes} | {s.exact} | "
                      f"{s.inferred} | {s.unattributed} |")
