@@ -110,21 +110,23 @@ def run(args: Args) -> int:
     # Before anything runs: the tokens live on in this process's memory only, where used.
     secrets = sandbox.seal()
     loaded, specs, shard = _plan(args)
-    notes: list[str] = []
-    beside, confirming = _comparison(args, loaded, notes)
     stop_on_sigterm()
-    measure = functools.partial(runner.run_manifest, progress=console.ProgressPrinter(),
-                                pull_request=actions.pull_request(os.environ),
-                                hub_token=_hub_token(secrets), keep=args.keep)
+    notes: list[str] = []
     try:
-        if beside is not None:
-            with basetree.opened(beside, loaded, args.select) as base:
-                done = measure(loaded, specs, args.results, shard=shard, base=base)
-        else:
-            done = measure(loaded, specs, args.results, shard=shard)
-        judgement = _judge(args, loaded, specs, done.results, notes)
-        if confirming is not None:
-            _confirm(args, loaded, specs, confirming, judgement, measure)
+        with runner.workers() as pool:  # the fork server imports while the base is found
+            beside, confirming = _comparison(args, loaded, notes)
+            measure = functools.partial(runner.run_manifest, progress=console.ProgressPrinter(),
+                                        pull_request=actions.pull_request(os.environ),
+                                        hub_token=_hub_token(secrets), keep=args.keep,
+                                        pool=pool)
+            if beside is not None:
+                with basetree.opened(beside, loaded, args.select) as base:
+                    done = measure(loaded, specs, args.results, shard=shard, base=base)
+            else:
+                done = measure(loaded, specs, args.results, shard=shard)
+            judgement = _judge(args, loaded, specs, done.results, notes)
+            if confirming is not None:
+                _confirm(args, loaded, specs, confirming, judgement, measure)
     except KeyboardInterrupt:
         print(f"modelexport: interrupted; finished models are in {args.results}",
               file=sys.stderr)

@@ -10,6 +10,7 @@ both exports' inference, run by run in turns (``alternate``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -254,54 +255,79 @@ def _failure(error: str, started: float) -> Failed:
 Measurement = tuple[ModelSpec, ModelResult, ModelResult | None]  # spec, head, base
 
 
-def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
-        manifest: Path | None = None, hub_token: str | None = None,
-        base: BaseTree | None = None, keep: Path | None = None) -> Iterator[Measurement]:
-    """Yield (spec, record, base record) as each model finishes, so the caller can save as
-    it goes; the base record is None where there is no base, or no such model in it. Run as
-    root, the workers run as an unprivileged user (``sandbox``); UsageError before the
-    first model where that user cannot run them. ``keep``: each model's export, sidecar,
-    profile and overlay are copied to ``keep/MODEL`` (the base's to ``keep/MODEL@base``)."""
+@dataclass(frozen=True)
+class Workers:
+    """Where the models' workers run (a folder each below ``folder``), and the fork server
+    that starts them, as ``user`` (None: this process's user)."""
+
+    folder: Path
+    server: ForkServer
+    user: sandbox.Account | None
+
+
+@contextlib.contextmanager
+def workers() -> Iterator[Workers]:
+    """Start the fork server now: its imports (2-3 s) then overlap whatever the caller does
+    before the first model (finding the base, reading the baseline), and one server serves
+    every run inside (a confirmation's too)."""
     user = sandbox.account()
-    if user is not None:
-        everything = [*specs, *(base.manifest.models if base else [])]
-        sandbox.check_usable(user, [folder for spec in everything for folder in
-                                    (*spec.source.python_path, spec.source.path or "")
-                                    if folder])
-    paired = {m.name: m for m in base.manifest.models} if base else {}
-    count = len(specs)
     with tempfile.TemporaryDirectory(prefix="modelexport-run-", ignore_cleanup_errors=True
                                      ) as tmp, ForkServer(Path(tmp) / "@fork-server", user
                                                           ) as server:
         os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
-        server.start()  # it imports the export stack while the first model is prepared
-        for index, spec in enumerate(specs, 1):
-            # Again for each model: a model's code (or a temporary-folder cleaner) may have
-            # removed it, and that must not end the run.
-            Path(tmp).mkdir(exist_ok=True)
-            os.chmod(tmp, 0o711)
-            def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
-                progress(Progress(i, count, s.name, stage, elapsed))
+        server.start()
+        yield Workers(Path(tmp), server, user)
 
-            before: ModelResult | None = None
-            if spec.name in paired and base is not None:
-                record, before = run_pair(Side(spec, manifest),
-                                          Side(paired[spec.name], base.manifest.path,
-                                               cwd=base.cwd),
-                                          Path(tmp), server, on_stage, hub_token)
-            else:
-                record = run_one(spec, Path(tmp), server, on_stage, manifest, hub_token,
-                                 keep is not None)
-            failed = [f"{label}{r.error}" for label, r in (("", record), ("base: ", before))
-                      if isinstance(r, Failed)]
-            outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"
-            progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
-            if keep is not None:
-                _keep(Path(tmp), spec.name, keep)
-            for folder in _folders(spec.name).values():
-                # Its exports and its code's files: the disk is finite.
-                shutil.rmtree(Path(tmp) / folder, ignore_errors=True)
-            yield spec, record, before
+
+def run(specs: list[ModelSpec], progress: Callable[[Progress], None],
+        manifest: Path | None = None, hub_token: str | None = None,
+        base: BaseTree | None = None, keep: Path | None = None,
+        pool: Workers | None = None) -> Iterator[Measurement]:
+    """Yield (spec, record, base record) as each model finishes, so the caller can save as
+    it goes; the base record is None where there is no base, or no such model in it. Run as
+    root, the workers run as an unprivileged user (``sandbox``); UsageError before the
+    first model where that user cannot run them. ``keep``: each model's export, sidecar,
+    profile and overlay are copied to ``keep/MODEL`` (the base's to ``keep/MODEL@base``).
+    ``pool``: the workers' place and server (``workers``); None: one of its own."""
+    if pool is None:
+        with workers() as own:
+            yield from run(specs, progress, manifest, hub_token, base, keep, own)
+        return
+    if pool.user is not None:
+        everything = [*specs, *(base.manifest.models if base else [])]
+        sandbox.check_usable(pool.user, [folder for spec in everything for folder in
+                                         (*spec.source.python_path, spec.source.path or "")
+                                         if folder])
+    paired = {m.name: m for m in base.manifest.models} if base else {}
+    count = len(specs)
+    tmp, server = pool.folder, pool.server
+    for index, spec in enumerate(specs, 1):
+        # Again for each model: a model's code (or a temporary-folder cleaner) may have
+        # removed it, and that must not end the run.
+        tmp.mkdir(exist_ok=True)
+        os.chmod(tmp, 0o711)
+        def on_stage(stage: str, elapsed: float, i: int = index, s: ModelSpec = spec) -> None:
+            progress(Progress(i, count, s.name, stage, elapsed))
+
+        before: ModelResult | None = None
+        if spec.name in paired and base is not None:
+            record, before = run_pair(Side(spec, manifest),
+                                      Side(paired[spec.name], base.manifest.path,
+                                           cwd=base.cwd),
+                                      tmp, server, on_stage, hub_token)
+        else:
+            record = run_one(spec, tmp, server, on_stage, manifest, hub_token,
+                             keep is not None)
+        failed = [f"{label}{r.error}" for label, r in (("", record), ("base: ", before))
+                  if isinstance(r, Failed)]
+        outcome = f"FAILED: {'; '.join(failed)}" if failed else "ok"
+        progress(Progress(index, count, spec.name, outcome, record.wall_s, done=True))
+        if keep is not None:
+            _keep(tmp, spec.name, keep)
+        for folder in _folders(spec.name).values():
+            # Its exports and its code's files: the disk is finite.
+            shutil.rmtree(tmp / folder, ignore_errors=True)
+        yield spec, record, before
 
 
 def _keep(workdir: Path, name: str, keep: Path) -> None:
@@ -328,10 +354,12 @@ class Run(NamedTuple):
 def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
                  progress: Callable[[Progress], None], shard: Shard | None = None,
                  pull_request: PullRequest | None = None, hub_token: str | None = None,
-                 base: BaseTree | None = None, keep: Path | None = None) -> Run:
+                 base: BaseTree | None = None, keep: Path | None = None,
+                 pool: Workers | None = None) -> Run:
     """Run every model (beside its ``base``, where given); the results file is rewritten
     after each one, so an interrupted run keeps what finished. ``hub_token`` fetches hub
-    models (``sandbox.seal`` took it out of the environment)."""
+    models (``sandbox.seal`` took it out of the environment); ``pool`` as ``run`` takes
+    it."""
     document = replace(Results.new(manifest), shard=shard, pull_request=pull_request,
                        base=Base.new(base.manifest, base.label, base.unmatched)
                        if base else None)
@@ -339,7 +367,7 @@ def run_manifest(manifest: Manifest, specs: list[ModelSpec], results_path: Path,
     with jsonfile.exclusive(results_path):
         unsaved = _save(results_path, document)
         for spec, record, before in run(specs, progress, manifest.path, hub_token, base,
-                                        keep):
+                                        keep, pool):
             document = document.with_model(spec.name, record, before)
             unsaved = _save(results_path, document)
     return Run(document, unsaved)
