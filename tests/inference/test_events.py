@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from modelexport.inference.events import KernelStats, kernel_stats, runs_of, trace_events
+from modelexport.inference.events import (
+    KernelStats,
+    kernel_stats,
+    runs_of,
+    temporaries,
+    trace_events,
+)
 
 
 def made(runs: list[dict[str, float]], gap: float = 1000.0) -> list[dict]:
@@ -84,3 +90,17 @@ def test_each_kernels_shapes_and_bytes_are_read_from_its_first_run() -> None:
     assert found["mm"] == KernelStats("float[1,8,384] float[384,384] -> float[1,8,384]",
                                       12288, 43106905)
     assert found["odd"].shapes == "? -> int64[]"
+
+
+def test_each_kernels_temporaries_are_read_from_onnxruntimes_node_statistics() -> None:
+    text = "\n".join([
+        "#name,input_sizes,initializers_sizes,total_dynamic_sizes,total_temp_allocations",
+        "BiasGelu_token_10_2345269230000997358,792576,0,0,786432",
+        "node_Where_126_3609568519052428479,8,0,65536,131072",
+        "a,b_17,0,0,0,64",  # a comma in the name
+        "odd_name,0,0,0,12",  # no number after it: the name as written
+        "broken,0,0",  # too few cells
+        "also_broken_1,0,0,0,lots",
+    ])
+    assert temporaries(text) == {"BiasGelu_token_10": 786432, "node_Where_126": 131072,
+                                 "a,b": 64, "odd_name": 12}

@@ -74,5 +74,6 @@ def _nodes(runs: Runs, placed: dict[str, Placement],
                               place.members, typical([us / 1000 for us, _ in per_run]),
                               max(n for _, n in per_run), place.absorbed,
                               stats[name].shapes if name in stats else "",
-                              stats[name].output_bytes if name in stats else 0))
+                              stats[name].output_bytes if name in stats else 0,
+                              stats[name].temporary_bytes if name in stats else 0))
     return tuple(sorted(timed, key=lambda node: (-node.ms, node.name)))

@@ -56,6 +56,7 @@ class KernelStats:
     shapes: str  # ``float[1,8,384] float[384,384] -> float[1,8,384]``
     output_bytes: int  # the tensors it produced
     arena_peak_bytes: int  # the most the session's arena had in use so far
+    temporary_bytes: int = 0  # what it allocated for itself and freed (``temporaries``)
 
 
 def kernel_stats(text: str) -> dict[str, KernelStats]:
@@ -79,6 +80,23 @@ def kernel_stats(text: str) -> dict[str, KernelStats]:
                 f"{_shapes(args.get('input_type_shape'))} -> "
                 f"{_shapes(args.get('output_type_shape'))}",
                 _count(args.get("output_size")), _count(args.get("mem_in_use_peak")))
+    return found
+
+
+def temporaries(text: str) -> dict[str, int]:
+    """Each kernel's temporary allocations in a run: the scratch memory it allocated for
+    itself, besides its outputs. From the file ONNX Runtime writes after a session's first
+    run when its option ``session.collect_node_memory_stats_to_file`` names one: CSV rows
+    ``name,input_sizes,initializers_sizes,total_dynamic_sizes,total_temp_allocations``,
+    the name followed by ``_`` and a number of ORT's own. A row it cannot read is left out.
+    """
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        cells = line.rsplit(",", 4)  # a node's name may hold a comma; the counts never do
+        if line.startswith("#") or len(cells) != 5 or not cells[4].strip().isdigit():
+            continue
+        name, _, number = cells[0].rpartition("_")
+        found[name if name and number.isdigit() else cells[0]] = int(cells[4])
     return found
 
 

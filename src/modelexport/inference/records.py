@@ -41,6 +41,7 @@ class NodeTime:
     absorbed: tuple[str, ...] = ()  # fused: the other modules whose nodes it computes
     shapes: str = ""  # its inputs' and outputs' types and shapes, as ORT recorded them
     output_bytes: int = 0  # the tensors it produces in a run, as ORT counted them
+    temporary_bytes: int = 0  # the scratch memory it allocates in a run, as ORT counted it
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from modelexport.inputs import InputSpec
 from modelexport.tags import Tagged
 
 _WEIGHTS = "weights.bin"  # of the optimized graph ORT saves, beside it
+_NODE_MEMORY = "node-memory.csv"  # what ORT says each kernel allocated (``events.temporaries``)
 INPUT_LIMIT = 1024 * 10**6  # bytes of inputs a profile makes, unless told otherwise
 _BITS = dict(onnxfile.DTYPES.values())  # element type -> bits per element
 _ROOM = 1 << 20  # bytes free in the temporary folder below which a failed session says so
@@ -115,6 +116,7 @@ class _Ready:
     feed: dict[str, Any]
     session: Any
     optimized: onnxfile.Skeleton
+    folder: Path  # the session's own, where ORT writes its files
 
 
 def _prepare(path: Path, settings: Settings, overrides: list[InputSpec], seed: int,
@@ -129,7 +131,7 @@ def _prepare(path: Path, settings: Settings, overrides: list[InputSpec], seed: i
         raise UsageError(f"{settings.runs} runs of {path.name}: onnxruntime's profiler "
                          f"keeps {EVENT_CAP:,} events, enough for {max(most, 0)} runs "
                          f"after {settings.warmup} warm-up")
-    return _Ready(path, model, feed, session, optimized)
+    return _Ready(path, model, feed, session, optimized, tmp)
 
 
 def _profile(ready: _Ready, settings: Settings) -> Profile:
@@ -146,8 +148,19 @@ def _profile(ready: _Ready, settings: Settings) -> Profile:
                             f"profile fewer runs if it ran out)") from exc
     model = ready.model
     placed = attribute.attribute(model.graph.nodes, model.by_node, ready.optimized.nodes)
-    return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes,
-                               events.kernel_stats(text))
+    scratch = _temporaries(ready.folder / _NODE_MEMORY)
+    stats = {name: replace(one, temporary_bytes=scratch.get(name, 0))
+             for name, one in events.kernel_stats(text).items()}
+    return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes, stats)
+
+
+def _temporaries(written: Path) -> dict[str, int]:
+    """The temporary bytes of each kernel, as ORT wrote them after the first run; none
+    where this ORT wrote no such file."""
+    try:
+        return events.temporaries(written.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError:
+        return {}
 
 
 def _runs(schedule: list[_Ready], timeout_s: float | None) -> None:
@@ -222,6 +235,8 @@ def _session(path: Path, settings: Settings, tmp: Path) -> Any:
                                      _WEIGHTS)
     with contextlib.suppress(OSError, NotImplementedError):
         (tmp / _WEIGHTS).symlink_to(os.devnull)
+    options.add_session_config_entry("session.collect_node_memory_stats_to_file",
+                                     str(tmp / _NODE_MEMORY))
     options.log_severity_level = 3  # its warning about saving a layout-optimized graph
     if settings.threads:
         options.intra_op_num_threads = settings.threads

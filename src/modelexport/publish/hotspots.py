@@ -95,23 +95,28 @@ def as_markdown(profile: Profile, max_depth: int) -> str:
 
 def memory_text(found: Memory, max_depth: int) -> str:
     """Where inference memory goes, per module down to ``max_depth``: the weights its nodes
-    read and the activations its kernels produce, its own and with its descendants'.
-    Modules under a share of both totals are counted, not shown."""
+    read, the activations its kernels produce and the temporary memory they allocate, its
+    own and with its descendants'. Modules under a share of every total are counted, not
+    shown."""
     placed = found.activation_bytes - found.unattributed_activation_bytes
     lines = [f"memory: weights {size(found.weight_bytes)}, activations "
              f"{size(found.activation_bytes)} a run ("
              f"{placed / (found.activation_bytes or 1):.1%} of them produced by a module's "
-             "kernels)" + (f", ORT's arena at most {size(found.arena_peak_bytes)} in use"
-                           if found.arena_peak_bytes else "")]
-    table = [("module", "class", "own weights", "weights", "own activations", "activations")]
+             f"kernels), temporaries {size(found.temporary_bytes)}"
+             + (f", ORT's arena at most {size(found.arena_peak_bytes)} in use"
+                if found.arena_peak_bytes else "")]
+    table = [("module", "class", "own weights", "weights", "own activations", "activations",
+              "own temporaries", "temporaries")]
     shallow = [m for m in found.modules if modulepath.depth(m.path) <= max_depth]
     shown = [m for m in shallow if not m.path
              or m.weight_bytes >= MIN_SHARE * found.weight_bytes > 0
-             or m.activation_bytes >= MIN_SHARE * found.activation_bytes > 0]
+             or m.activation_bytes >= MIN_SHARE * found.activation_bytes > 0
+             or m.temporary_bytes >= MIN_SHARE * found.temporary_bytes > 0]
     for module in shown:
         name = "  " * modulepath.depth(module.path) + (modulepath.leaf(module.path) or "(root)")
         table.append((name, module.cls, size(module.own_weight_bytes), size(module.weight_bytes),
-                      size(module.own_activation_bytes), size(module.activation_bytes)))
+                      size(module.own_activation_bytes), size(module.activation_bytes),
+                      size(module.own_temporary_bytes), size(module.temporary_bytes)))
     lines += _aligned(table, left=(0, 1))
     if len(shallow) > len(shown):
         lines.append(f"({len(shallow) - len(shown)} smaller modules not shown)")
