@@ -161,8 +161,11 @@ def test_an_invalid_base_manifest_is_named_with_its_line(repo: Path) -> None:
 def test_auto_compares_with_a_baseline_from_here_and_confirms_its_slowdown_beside_the_base(
         repo: Path) -> None:
     manifest = repo / "gate" / "models.yaml"
+    # A slowdown counts from +50 %: six pairs of unchanged code beside its base then do not
+    # confirm one on a machine busy with other work (at the default +10 % they did in 1 of
+    # 8 runs beside a benchmark that kept both cores busy: "export time +803 %", confirmed).
     manifest.write_text(manifest.read_text().replace("repeats: 6}", "repeats: 6, "
-                                                     "thresholds: {floor: 0}}"))
+                                                     "thresholds: {floor: 0, time: 0.5}}"))
     made = run_cli("check", "gate/models.yaml", "--update-baseline", cwd=repo)
     assert made.returncode == 0, made.stderr
     # As if the baseline had been measured on a quiet machine: every export 30x faster
