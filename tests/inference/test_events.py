@@ -98,9 +98,11 @@ def test_each_kernels_temporaries_are_read_from_onnxruntimes_node_statistics() -
         "BiasGelu_token_10_2345269230000997358,792576,0,0,786432",
         "node_Where_126_3609568519052428479,8,0,65536,131072",
         "a,b_17,0,0,0,64",  # a comma in the name
-        "odd_name,0,0,0,12",  # no number after it: the name as written
+        "Gemm_3,0,0,0,12",  # the kernel's name as written
+        "Unknown_55,0,0,0,9",  # a row of a kernel the profile did not run
         "broken,0,0",  # too few cells
         "also_broken_1,0,0,0,lots",
     ])
-    assert temporaries(text) == {"BiasGelu_token_10": 786432, "node_Where_126": 131072,
-                                 "a,b": 64, "odd_name": 12}
+    kernels = {"BiasGelu_token_10", "node_Where_126", "a,b", "Gemm_3", "also_broken"}
+    assert temporaries(text, kernels) == {"BiasGelu_token_10": 786432,
+                                          "node_Where_126": 131072, "a,b": 64, "Gemm_3": 12}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,20 +83,22 @@ def kernel_stats(text: str) -> dict[str, KernelStats]:
     return found
 
 
-def temporaries(text: str) -> dict[str, int]:
-    """Each kernel's temporary allocations in a run: the scratch memory it allocated for
-    itself, besides its outputs. From the file ONNX Runtime writes after a session's first
-    run when its option ``session.collect_node_memory_stats_to_file`` names one: CSV rows
-    ``name,input_sizes,initializers_sizes,total_dynamic_sizes,total_temp_allocations``,
-    the name followed by ``_`` and a number of ORT's own. A row it cannot read is left out.
+def temporaries(text: str, kernels: Collection[str]) -> dict[str, int]:
+    """Each of ``kernels``' temporary allocations in a run: the scratch memory it allocated
+    for itself, besides its outputs. From the file ONNX Runtime writes after a session's
+    first run when its option ``session.collect_node_memory_stats_to_file`` names one: CSV
+    rows ``name,input_sizes,initializers_sizes,total_dynamic_sizes,total_temp_allocations``,
+    the name followed by ``_`` and a number of ORT's own (1.32; a name that is a kernel's
+    as written is taken as it is). A row it cannot read, or of no such kernel, is left out.
     """
     found: dict[str, int] = {}
     for line in text.splitlines():
         cells = line.rsplit(",", 4)  # a node's name may hold a comma; the counts never do
         if line.startswith("#") or len(cells) != 5 or not cells[4].strip().isdigit():
             continue
-        name, _, number = cells[0].rpartition("_")
-        found[name if name and number.isdigit() else cells[0]] = int(cells[4])
+        name = cells[0] if cells[0] in kernels else cells[0].rpartition("_")[0]
+        if name in kernels:
+            found[name] = int(cells[4])
     return found
 
 

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -148,19 +149,21 @@ def _profile(ready: _Ready, settings: Settings) -> Profile:
                             f"profile fewer runs if it ran out)") from exc
     model = ready.model
     placed = attribute.attribute(model.graph.nodes, model.by_node, ready.optimized.nodes)
-    scratch = _temporaries(ready.folder / _NODE_MEMORY)
+    stats = events.kernel_stats(text)
+    scratch = _temporaries(ready.folder / _NODE_MEMORY, stats)
     stats = {name: replace(one, temporary_bytes=scratch.get(name, 0))
-             for name, one in events.kernel_stats(text).items()}
+             for name, one in stats.items()}
     return aggregate.aggregate(ready.path.name, settings, runs, placed, model.classes, stats)
 
 
-def _temporaries(written: Path) -> dict[str, int]:
-    """The temporary bytes of each kernel, as ORT wrote them after the first run; none
-    where this ORT wrote no such file."""
+def _temporaries(written: Path, kernels: Collection[str]) -> dict[str, int]:
+    """The temporary bytes of each of ``kernels``, as ORT wrote them after the first run;
+    none where this ORT wrote no such file."""
     try:
-        return events.temporaries(written.read_text(encoding="utf-8", errors="replace"))
-    except FileNotFoundError:
+        text = written.read_text(encoding="utf-8", errors="replace")
+    except OSError:
         return {}
+    return events.temporaries(text, kernels)
 
 
 def _runs(schedule: list[_Ready], timeout_s: float | None) -> None:
