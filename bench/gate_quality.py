@@ -94,12 +94,13 @@ def rounds(label: str, count: int, run: Callable[[], list[dict]], inference: boo
         tally = Counter("regressed" if regressed(v, inference) else
                         "unchanged" if v["verdict"] == "regressed" else v["verdict"]
                         for v in verdicts)
-        key = "inference" if inference else None
-        ratios = ", ".join(
-            f"{v['name']} {(v[key]['ratio'] if key else v['ratio']):.2f}" for v in verdicts
-            if (v.get(key) if key else v["ratio"]))
-        moved = [f"{v['name']}: {v['inference']['moved'][0]['module']}" for v in verdicts
-                 if inference and regressed(v, True) and v["inference"]["moved"]]
+        metric = "inference" if inference else "export time"
+        changes = {v["name"]: next((m["ratio"] for m in v["metrics"] if m["name"] == metric),
+                                   None) for v in verdicts}
+        ratios = ", ".join(f"{name} {change:.2f}" for name, change in changes.items()
+                           if change)
+        moved = [f"{v['name']}: {v['moved'][0]['module']}" for v in verdicts
+                 if inference and regressed(v, True) and v["moved"]]
         if moved:
             ratios += f"; moved most: {', '.join(moved)}"
         if single:

@@ -63,9 +63,11 @@ class Measurement:
         from modelexport.htp.export import export_module
         from modelexport.sources import load
 
+        # The timed exports write no sidecar: the warm-up's, beside the last of them, holds
+        # the same tags, with its validation.
         options = ExportOptions(exporter=job.exporter, opset=job.opset, inputs=job.inputs,
                                 seed=job.source.seed, dynamic=job.dynamic,
-                                tolerance=job.tolerance)
+                                tolerance=job.tolerance, sidecar=False)
         stage("loading")
         started = time.perf_counter()
         loaded = load(job.source)
@@ -75,7 +77,7 @@ class Measurement:
         output = folder / f"{job.name}.onnx"
         stage("warm-up export (validated)")
         warmup = export_module(loaded.model, loaded.config, output,
-                               replace(options, validate=True), job.source,
+                               replace(options, validate=True, sidecar=True), job.source,
                                examples=loaded.examples)
         return cls(job, stage, output, loaded, load_s, options, warmup,
                    structure.of_file(output),  # before the timed exports write over it

@@ -218,7 +218,8 @@ def _write(run: _Run, graph: ExportedGraph, fallback: Fallback | None, tree: Cal
 
 def _finish(run: _Run, record: Sidecar, problems: list[str]) -> ExportResult:
     sidecar_file = sidecar_mod.sidecar_path(run.output)
-    record.write(sidecar_file)
+    if run.options.sidecar:
+        record.write(sidecar_file)
     if problems:
         raise MetadataInvalid(f"{run.source.label}: the sidecar it wrote is invalid: "
                               f"{problems[0]}")
