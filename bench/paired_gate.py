@@ -20,7 +20,7 @@ run (the same seed for every mode). Then:
 3. **paired, a real change**, ``check --against-ref HEAD~1`` ``--checks`` times each: the
    head widens every block's hidden layer 256 -> 288 (inference about +7 %); then, from
    the base again, it adds a fifth block (export time about +20 %); with ``--changes
-   last``, a last 64 -> 64 layer after the blocks (export time about +10 %). A detection
+   last``, a last 64 -> 64 layer after the blocks (export time about +7 %). A detection
    is a timing regression (export time and inference counted apart); the median ratio is
    shown.
 
