@@ -82,7 +82,12 @@ class ForkServer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        self.close()
+        # Ended by an error (a base that is no tree, Ctrl-C): no wait for a server that may
+        # still be importing, seconds away from reading that it should end.
+        if error is None:
+            self.close()
+        else:
+            self.stop()
 
     @property
     def log(self) -> Path:
