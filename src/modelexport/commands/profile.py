@@ -80,7 +80,8 @@ def add_parser(commands: Subcommands, common: argparse.ArgumentParser) -> None:
                       "(default: %(default)s)")
     prof.add_argument("--memory", action="store_true",
                       help="also where memory goes per module: the weights its nodes read, "
-                      "the activations its kernels produce (in --json too)")
+                      "the activations its kernels produce and the temporary memory they "
+                      "allocate (in --json too)")
     prof.add_argument("--json", type=Path, metavar="FILE", help="write the profile as JSON")
     prof.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
     prof.add_argument("--model-explorer", type=Path, metavar="FILE",

@@ -9,8 +9,8 @@ from typing import Any
 
 from modelexport.kvcache import NEW_TOKENS, PROMPT_TOKENS
 
-# 2: a fused kernel names the modules it absorbed; kernels their shapes and output bytes;
-# the arena's peak
+# 2: a fused kernel names the modules it absorbed; kernels their shapes, output and
+# temporary bytes; the arena's peak
 SCHEMA_VERSION = 2
 OPTIMIZATIONS = ("disable", "basic", "extended", "all")  # ORT's levels; "all" is its default
 
