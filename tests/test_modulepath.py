@@ -30,3 +30,7 @@ def test_repeated_layers_share_a_pattern_and_fold_into_one_name() -> None:
     assert modulepath.folded_name(["h.0.mlp", "h.2.mlp"]) == "h.{0,2}.mlp"
     assert modulepath.folded_name([""]) == "(root)"
     assert sorted(["l.10", "l.2", "l.1"], key=modulepath.natural_order) == ["l.1", "l.2", "l.10"]
+    # A tree's order: the root first, each module right after its parent, even where the
+    # root's children are numbered (an nn.Sequential).
+    assert sorted(["1.a", "10", "", "2", "1"], key=modulepath.natural_order) == [
+        "", "1", "1.a", "2", "10"]

@@ -50,8 +50,9 @@ def common(paths: Iterable[str]) -> str:
 
 
 def natural_order(path: str) -> tuple[tuple[int, int, str], ...]:
-    """A sort key in which ``layer.2`` comes before ``layer.10``."""
-    return tuple((0, int(p), "") if _INDEX.match(p) else (1, 0, p) for p in path.split("."))
+    """A sort key in which ``layer.2`` comes before ``layer.10``, and as ``parts`` every
+    module right after its parent, the root first."""
+    return tuple((0, int(p), "") if _INDEX.match(p) else (1, 0, p) for p in parts(path))
 
 
 def pattern(path: str) -> str:

@@ -13,6 +13,8 @@ from modelexport.inference.events import KernelStats, Runs
 from modelexport.inference.records import ModuleTime, NodeTime, Profile, Settings
 from modelexport.stats import median_interval
 
+UNKNOWN = KernelStats("", 0, 0)  # a kernel the profile's first run said nothing of
+
 
 def aggregate(model: str, settings: Settings, runs: Runs, placed: dict[str, Placement],
               classes: dict[str, str], stats: dict[str, KernelStats] | None = None) -> Profile:
@@ -44,7 +46,7 @@ def aggregate(model: str, settings: Settings, runs: Runs, placed: dict[str, Plac
                    calls[path] // max(count, 1),
                    tuple(sorted(((op, typical(t)) for op, t in ops[path].items()),
                                 key=lambda item: -item[1])))
-        for path in sorted(inclusive, key=modulepath.parts))
+        for path in sorted(inclusive, key=modulepath.natural_order))
     placed_ms = sum(typical(times) for path, times in own.items() if path)
     total = typical(totals)
     # min: the two sums round differently when everything is placed (1.0000000000000002).
@@ -69,11 +71,10 @@ def _nodes(runs: Runs, placed: dict[str, Placement],
     timed = []
     for name in names:
         place = placed.get(name, NOWHERE)
+        known = stats.get(name, UNKNOWN)
         per_run = [kernels.get(name, (0.0, 0)) for kernels in runs.kernels]
         timed.append(NodeTime(name, place.op_type, place.module, place.how,
                               place.members, typical([us / 1000 for us, _ in per_run]),
                               max(n for _, n in per_run), place.absorbed,
-                              stats[name].shapes if name in stats else "",
-                              stats[name].output_bytes if name in stats else 0,
-                              stats[name].temporary_bytes if name in stats else 0))
+                              known.shapes, known.output_bytes, known.temporary_bytes))
     return tuple(sorted(timed, key=lambda node: (-node.ms, node.name)))

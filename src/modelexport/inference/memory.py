@@ -69,7 +69,7 @@ def memory(profile: Profile, structure: Structure) -> Memory:
         ModuleMemory(path, classes.get(path, ""), own_weights.get(path, 0), weights[path],
                      own_activations.get(path, 0), activations[path],
                      own_temporaries.get(path, 0), temporaries[path])
-        for path in sorted(weights, key=modulepath.parts))
+        for path in sorted(weights, key=modulepath.natural_order))
     return Memory(structure.weight_bytes, sum(n.output_bytes for n in profile.nodes),
                   unattributed, sum(n.temporary_bytes for n in profile.nodes),
                   profile.arena_peak_bytes, modules)
