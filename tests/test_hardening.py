@@ -686,3 +686,25 @@ def test_a_hub_model_is_fetched_with_the_token_by_the_runner_and_loaded_offline(
     # no token, and none was asked of the hub without one).
     model_requests = [auth for _, path, auth in hub.seen if "org/tiny" in path]
     assert model_requests and set(model_requests) == {"Bearer hf_x"}
+
+
+def test_onnxruntime_sends_nothing_home_from_the_tools_processes(tmp_path: Path) -> None:
+    """ONNX Runtime starts a thread when imported that sends usage events to Microsoft
+    (seen under strace looking up mobile.events.data.microsoft.com) unless
+    ORT_DISABLE_TELEMETRY is set. The command line sets it unless the user did; the gate's
+    workers, and the server they are forked from, always run with it."""
+    count = "import os, onnxruntime; print(len(os.listdir('/proc/self/task')))"
+    plain = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+
+    def threads(env: dict[str, str]) -> int:
+        return int(subprocess.run([sys.executable, "-c", count], env=env, check=True,
+                                  capture_output=True, text=True).stdout)
+
+    assert threads(plain) == threads({**plain, "ORT_DISABLE_TELEMETRY": "1"}) + 1
+    left = ("import os; from modelexport import cli; cli.main(['validate', 'missing.onnx']); "
+            "print(os.environ.get('ORT_DISABLE_TELEMETRY'))")
+    for given, expected in ((None, "1"), ("0", "0")):
+        env = {**plain, **({"ORT_DISABLE_TELEMETRY": given} if given else {})}
+        proc = subprocess.run([sys.executable, "-c", left], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, check=True)
+        assert proc.stdout.splitlines()[-1] == expected, proc.stderr

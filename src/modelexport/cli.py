@@ -65,7 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     namespace = build_parser().parse_args(argv)
     from modelexport import logs
     from modelexport.escape import printable_message
+    from modelexport.gate.sandbox import TELEMETRY_OFF
 
+    for name, value in TELEMETRY_OFF.items():  # unless the user set them
+        os.environ.setdefault(name, value)
     logs.setup(namespace.debug)
     try:
         return int(namespace.run(typed(namespace)))

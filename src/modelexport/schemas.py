@@ -51,6 +51,13 @@ def _compiled(schema_name: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(load_schema(schema_name))
 
 
+def precompile(*schema_names: str) -> None:
+    """Compile these schemas' checks now: a process that forks workers does it once for
+    all of them (the sidecar's takes a worker 41-44 ms)."""
+    for name in schema_names:
+        _compiled(name)
+
+
 def schema_errors(document: Any, schema_name: str) -> list[str]:
     """Every way ``document`` breaks the schema, as 'where: what' lines.
 

@@ -28,7 +28,9 @@ def build(out):
     """Say what this worker was given, before any of the export stack reads it."""
     found = {
         "transformers_imported": "transformers" in sys.modules,
-        "env": {k: os.environ.get(k) for k in ("HOME", "TMPDIR", "HF_MODULES_CACHE")},
+        "onnxruntime_imported": "onnxruntime" in sys.modules,
+        "env": {k: os.environ.get(k) for k in ("HOME", "TMPDIR", "HF_MODULES_CACHE",
+                                               "ORT_DISABLE_TELEMETRY")},
         "tempdir": tempfile.gettempdir(),
         "cwd": os.getcwd(),
         "own_session": os.getsid(0) == os.getpid(),
@@ -79,12 +81,15 @@ def test_each_worker_has_its_own_environment_folder_session_and_descriptors(
     for said in (one, two):
         home = Path(said["env"]["HOME"])
         # Its own folder is its home, its temporary folder and its remote code's cache;
-        # transformers, imported first by the model, read that cache from it.
+        # transformers, imported first by the model, read that cache from it. ONNX
+        # Runtime, imported by the server, with its telemetry off.
         assert said["env"] == {"HOME": str(home), "TMPDIR": str(home),
-                               "HF_MODULES_CACHE": str(home / "hf-modules")}
+                               "HF_MODULES_CACHE": str(home / "hf-modules"),
+                               "ORT_DISABLE_TELEMETRY": "1"}
         assert said["tempdir"] == str(home)
         assert said["transformers_modules"] == str(home / "hf-modules")
         assert not said["transformers_imported"]
+        assert said["onnxruntime_imported"]
         assert said["cwd"] == str(Path.cwd())
         assert said["own_session"]
         # stdin, the log twice, the reply pipe, and the listing itself: nothing of the

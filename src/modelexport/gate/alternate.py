@@ -20,7 +20,8 @@ from typing import Any, NoReturn
 from modelexport.errors import describe
 from modelexport.gate.latency import Latency
 from modelexport.gate.records import Failed
-from modelexport.gate.worker import die_with_parent, exit_with
+from modelexport.gate.sandbox import die_with_parent
+from modelexport.gate.worker import exit_with
 from modelexport.inference.records import Settings
 
 

@@ -10,11 +10,9 @@ both exports' inference, run by run in turns (``alternate``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -30,7 +28,7 @@ from modelexport.gate.latency import FIRST_TOKEN, Latency
 from modelexport.gate.manifest import Manifest, ModelSpec
 from modelexport.gate.records import Failed, Job, Measured, ModelResult, model_result_from_json
 from modelexport.gate.results import Base, PullRequest, Results, Shard
-from modelexport.gate.spawn import ForkServer
+from modelexport.gate.spawn import ForkServer, Workers, workers
 from modelexport.gate.worker import EXPORT
 from modelexport.inference.records import Settings
 from modelexport.sources import Source
@@ -125,17 +123,22 @@ def run_pair(head: Side, base: Side, workdir: Path, server: ForkServer,
 def _measure(sides: list[Side], workdir: Path, server: ForkServer,
              on_stage: Callable[[str, float], None], hub_token: str | None,
              started: float | None = None) -> list[ModelResult]:
-    """Start a worker per side, then ask each for its timed exports in turns, reversing
-    the order every round (ABBA); a record per side, in order."""
+    """Start a worker per side, each ready before the next starts, then ask each for its
+    timed exports in turns, reversing the order every round (ABBA); a record per side, in
+    order."""
     started = time.monotonic() if started is None else started
     children: list[Child | Failed] = []
     try:
         for side in sides:
-            children.append(_start(side, workdir, server, on_stage, hub_token, started,
-                                   started + len(sides) * side.spec.timeout))
+            child = _start(side, workdir, server, on_stage, hub_token, started,
+                           started + len(sides) * side.spec.timeout)
+            children.append(child)
+            if isinstance(child, Child):
+                # Ready: loaded, and exported once. One side at a time: two such warm-ups
+                # side by side took 0.9 s, where one alone takes 0.3 s (the threads of
+                # both, torch's and ONNX Runtime's, contend for the cores).
+                child.ask(None)
         running = [child for child in children if isinstance(child, Child)]
-        for one in running:
-            one.ask(None)  # "ready": loaded, and exported once
         for round_ in range(sides[0].spec.repeats):
             for one in running if round_ % 2 == 0 else running[::-1]:
                 one.ask("export")
@@ -253,30 +256,6 @@ def _failure(error: str, started: float) -> Failed:
 
 
 Measurement = tuple[ModelSpec, ModelResult, ModelResult | None]  # spec, head, base
-
-
-@dataclass(frozen=True)
-class Workers:
-    """Where the models' workers run (a folder each below ``folder``), and the fork server
-    that starts them, as ``user`` (None: this process's user)."""
-
-    folder: Path
-    server: ForkServer
-    user: sandbox.Account | None
-
-
-@contextlib.contextmanager
-def workers() -> Iterator[Workers]:
-    """Start the fork server now: its imports (2-3 s) then overlap whatever the caller does
-    before the first model (finding the base, reading the baseline), and one server serves
-    every run inside (a confirmation's too)."""
-    user = sandbox.account()
-    with tempfile.TemporaryDirectory(prefix="modelexport-run-", ignore_cleanup_errors=True
-                                     ) as tmp, ForkServer(Path(tmp) / "@fork-server", user
-                                                          ) as server:
-        os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
-        server.start()
-        yield Workers(Path(tmp), server, user)
 
 
 def run(specs: list[ModelSpec], progress: Callable[[Progress], None],

@@ -22,6 +22,7 @@ import ctypes
 import os
 import pwd
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -35,7 +36,12 @@ from modelexport.errors import UsageError
 # action's inputs (the tokens come in as INPUT_GITHUB-TOKEN, INPUT_HF-TOKEN).
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|^INPUT_|^ACTIONS_", re.IGNORECASE)
 WORKER_USER = "nobody"
-_PR_SET_DUMPABLE = 4  # from <linux/prctl.h>
+# ONNX Runtime (1.32) starts a thread when imported that sends usage events to
+# mobile.events.data.microsoft.com: seen under strace looking that host up 9 s after the
+# import, then every 5-9 s. This variable keeps the thread from starting;
+# ``onnxruntime.disable_telemetry_events()`` does not (the thread runs on, the lookups too).
+TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1"}
+_PR_SET_DUMPABLE, _PR_SET_PDEATHSIG = 4, 1  # from <linux/prctl.h>
 RESULT_LIMIT = 64 << 20  # bytes of a result the runner reads (a 2,000-module model: ~1 MB)
 
 
@@ -54,6 +60,18 @@ def set_dumpable(dumpable: bool) -> None:
     or trace it (Linux; elsewhere, nothing)."""
     with contextlib.suppress(OSError, AttributeError):  # no prctl: not Linux
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, int(dumpable), 0, 0, 0)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux), so a runner killed
+    with SIGKILL leaves no worker running on; where that is not available, nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -121,13 +139,13 @@ def hand_over(folder: Path, user: Account | None) -> None:
 def worker_environment(environ: Mapping[str, str], home: Path, offline: bool
                        ) -> dict[str, str]:
     """This environment without its secrets, for a worker runs the model's own code; its
-    home and temporary files in its own folder. ``offline``: the model's files were fetched
-    by the runner, with the hub token."""
+    home and temporary files in its own folder; ONNX Runtime's telemetry off. ``offline``:
+    the model's files were fetched by the runner, with the hub token."""
     kept = {k: v for k, v in environ.items() if not SECRET.search(k)}
     own = {"HOME": str(home), "TMPDIR": str(home),
            # Remote code is copied there before it is imported.
            "HF_MODULES_CACHE": str(home / "hf-modules")}
-    return {**kept, **own, **({"HF_HUB_OFFLINE": "1"} if offline else {})}
+    return {**kept, **own, **TELEMETRY_OFF, **({"HF_HUB_OFFLINE": "1"} if offline else {})}
 
 
 def persisted_credentials(workspace: Path) -> bool:

@@ -1,7 +1,7 @@
-"""The runner's side of the fork server (``forkserver``): start it, ask it for a worker,
-learn when one ends. A worker is the server's child, not the runner's, so the runner holds
-a ``Forked`` in place of a ``Popen``: its pid (its process group: it leads a session of
-its own), its stdin, and its exit code as the server reports it.
+"""The runner's side of the fork server (``forkserver``): start it (``workers``), ask it
+for a worker, learn when one ends. A worker is the server's child, not the runner's, so
+the runner holds a ``Forked`` in place of a ``Popen``: its pid (its process group: it
+leads a session of its own), its stdin, and its exit code as the server reports it.
 
 Whatever happens to the server (killed by a model's code, stopped, never ready), a request
 ends by the caller's deadline and the next one starts a new server.
@@ -17,7 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -192,8 +195,10 @@ class ForkServer:
         self._forget()
 
     def close(self) -> None:
-        """Tell the server to end (its workers have), and wait for it a little."""
-        if self._proc is not None and self._channel is not None:
+        """Tell the server to end (its workers have), and wait for it a little; one never
+        heard ready (a run that started no worker) is stopped at once, not waited for
+        while it imports."""
+        if self._proc is not None and self._channel is not None and self._ready:
             self._channel.close()
             self._channel = None
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -222,3 +227,27 @@ class ForkServer:
     def _why(self, exc: Exception) -> str:
         last = files.tail(self.log, LOG_TAIL).decode(errors="replace").strip().splitlines()
         return f"{exc}{f' ({last[-1][:300]})' if last else ''}"
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where the models' workers run (a folder each below ``folder``), and the fork server
+    that starts them, as ``user`` (None: this process's user)."""
+
+    folder: Path
+    server: ForkServer
+    user: sandbox.Account | None
+
+
+@contextlib.contextmanager
+def workers() -> Iterator[Workers]:
+    """Start the fork server now: its imports (2-3 s) then overlap whatever the caller does
+    before the first model (reading the manifest, finding the base, reading the baseline),
+    and one server serves every run inside (a confirmation's too)."""
+    user = sandbox.account()
+    with tempfile.TemporaryDirectory(prefix="modelexport-run-", ignore_cleanup_errors=True
+                                     ) as tmp, ForkServer(Path(tmp) / "@fork-server", user
+                                                          ) as server:
+        os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
+        server.start()
+        yield Workers(Path(tmp), server, user)

@@ -15,12 +15,10 @@ The last export stays in the worker's folder (``EXPORT``), for a profile of both
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
 import resource
-import signal
 import sys
 import time
 import warnings
@@ -33,12 +31,12 @@ from modelexport import jsonfile, structure
 from modelexport.errors import ModelExportError
 from modelexport.gate.latency import FIRST_TOKEN, Latency
 from modelexport.gate.records import Failed, Job, Measured, ModelResult
+from modelexport.gate.sandbox import die_with_parent
 from modelexport.htp.options import GATED_PHASES, TOTAL, ExportOptions
 from modelexport.inference.records import Settings
 from modelexport.verify.divergence import Diverged
 
 EXPORT = "export"  # the folder below the worker's own where its exports go
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass
@@ -189,18 +187,6 @@ def reset_peak() -> bool:
     except OSError:
         return False
     return True
-
-
-def die_with_parent(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux), so a runner killed
-    with SIGKILL leaves no worker running on; where that is not available, nothing."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request was made
-        os._exit(1)
 
 
 def main(argv: list[str]) -> NoReturn:

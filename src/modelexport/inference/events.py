@@ -33,20 +33,20 @@ def trace_events(text: str) -> list[dict[str, Any]]:
     times faster (docs/performance.md, "Measured choices"). A quote inside a
     JSON string is escaped, so the marker cannot occur inside a node's name. A trace laid
     out otherwise is parsed whole; one that is not JSON raises ``ValueError``."""
-    events = []
+    cut_lines = []
     for line in text.splitlines():
         line = line.strip().rstrip(",")
         if line in ("[", "]", ""):
             continue
         cut = line.find(_ARGS)
-        try:
-            event = json.loads(line[:cut] + "}" if cut > 0 else line)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
-            return _whole(text)
-        events.append(event)
-    return events or _whole(text)
+        cut_lines.append(line[:cut] + "}" if cut > 0 else line)
+    try:  # as one array: a third of the time of parsing line by line
+        events = json.loads(f"[{','.join(cut_lines)}]")
+    except ValueError:
+        return _whole(text)
+    if not events or not all(isinstance(event, dict) for event in events):
+        return _whole(text)
+    return events
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,8 @@ def kernel_stats(text: str) -> dict[str, KernelStats]:
     ``trace_events`` leaves out: parsed for one run's events only, which ends where the
     first ``model_run`` event is written."""
     found: dict[str, KernelStats] = {}
-    for line in text.splitlines():
-        if '"model_run"' in line:
-            break
+    end = text.find('"model_run"')  # the first run's lines only: splitting all took 6 ms of 8
+    for line in text[:end if end >= 0 else len(text)].splitlines():
         if "_kernel_time" not in line:
             continue
         try:
