@@ -106,6 +106,7 @@ def run(args: Args) -> int:
 
     # Before anything runs: the tokens live on in this process's memory only, where used.
     secrets = sandbox.seal()
+    _refuse(args)
     stop_on_sigterm()
     notes: list[str] = []
     try:
@@ -225,17 +226,12 @@ def _confirm(args: Args, loaded: Manifest, specs: list[ModelSpec], source: Sourc
 
 
 def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
-    """What this run exports, once everything that can be refused before it is."""
+    """The manifest's models this run exports (and its shard of them), or why none."""
     from modelexport.commands import console
-    from modelexport.errors import MissingExtraError
     from modelexport.gate import manifest, sandbox, shards
     from modelexport.github import actions
     from modelexport.publish import report
 
-    _refuse_meaningless(args)
-    _refuse_unwritable(args)
-    if importlib.util.find_spec("torch") is None:  # say so once, not once per model
-        raise MissingExtraError("torch")
     workspace = os.environ.get("GITHUB_WORKSPACE")
     if workspace and sandbox.persisted_credentials(Path(workspace)):
         console.announce([actions.Annotation(
@@ -252,6 +248,16 @@ def _plan(args: Args) -> tuple[Manifest, list[ModelSpec], Shard | None]:
         return loaded, specs, None
     planned, shard = shards.plan(specs, args.shard, args.baseline_file)
     return loaded, planned, shard
+
+
+def _refuse(args: Args) -> None:
+    """What the command line alone refuses, before any process starts."""
+    from modelexport.errors import MissingExtraError
+
+    _refuse_meaningless(args)
+    _refuse_unwritable(args)
+    if importlib.util.find_spec("torch") is None:  # say so once, not once per model
+        raise MissingExtraError("torch")
 
 
 def _refuse_meaningless(args: Args) -> None:

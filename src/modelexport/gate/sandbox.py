@@ -37,9 +37,10 @@ from modelexport.errors import UsageError
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|^INPUT_|^ACTIONS_", re.IGNORECASE)
 WORKER_USER = "nobody"
 # ONNX Runtime (1.32) starts a thread when imported that sends usage events to
-# mobile.events.data.microsoft.com: seen under strace looking that host up 9 s after the
-# import, then every 5-9 s. This variable keeps the thread from starting;
-# ``onnxruntime.disable_telemetry_events()`` does not (the thread runs on, the lookups too).
+# mobile.events.data.microsoft.com (seen under strace looking that host up 9 s after the
+# import, then every 5-9 s), unless it sees CI, GITHUB_ACTIONS or TF_BUILD set. This
+# variable keeps the thread from starting anywhere; ``disable_telemetry_events()`` does
+# not (the thread runs on, the lookups too).
 TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1"}
 _PR_SET_DUMPABLE, _PR_SET_PDEATHSIG = 4, 1  # from <linux/prctl.h>
 RESULT_LIMIT = 64 << 20  # bytes of a result the runner reads (a 2,000-module model: ~1 MB)
@@ -102,6 +103,14 @@ print("\\n".join(p for p in sys.argv[1:] if not os.access(p, os.R_OK | os.X_OK))
 """
 
 
+def cannot_run(user: Account, why: str) -> UsageError:
+    """The error where ``user`` cannot run this Python and this package."""
+    return UsageError(f"model code runs as the unprivileged user {user.name!r}, not as root, "
+                      f"and {user.name!r} cannot run {sys.executable} with modelexport "
+                      f"({why[:200]}): install Python and the environment where every user "
+                      "may read them, or run as a user other than root")
+
+
 def check_usable(user: Account, folders: list[str]) -> None:
     """UsageError, before any model runs, where ``user`` cannot run this Python and this
     package (an interpreter under root's home, say), or cannot read ``folders`` (where the
@@ -117,10 +126,7 @@ def check_usable(user: Account, folders: list[str]) -> None:
     except OSError as exc:  # the switch itself refused: a user namespace without that user
         failed, why = True, f"cannot become {user.name}: {exc.strerror or exc}"
     if failed:
-        raise UsageError(f"model code runs as the unprivileged user {user.name!r}, not as "
-                         f"root, and {user.name!r} cannot run {sys.executable} with "
-                         f"modelexport ({why[:200]}): install Python and the environment "
-                         "where every user may read them, or run as a user other than root")
+        raise cannot_run(user, why)
     unreadable = proc.stdout.split()
     if unreadable:
         raise UsageError(f"model code runs as the unprivileged user {user.name!r}, not as "

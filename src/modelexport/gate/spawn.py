@@ -249,5 +249,10 @@ def workers() -> Iterator[Workers]:
                                      ) as tmp, ForkServer(Path(tmp) / "@fork-server", user
                                                           ) as server:
         os.chmod(tmp, 0o711)  # each worker reaches its own folder, lists none
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:  # this Python, under root's home, say
+            if user is None:
+                raise
+            raise sandbox.cannot_run(user, exc.strerror or str(exc)) from exc
         yield Workers(Path(tmp), server, user)
