@@ -123,22 +123,23 @@ def run_pair(head: Side, base: Side, workdir: Path, server: ForkServer,
 def _measure(sides: list[Side], workdir: Path, server: ForkServer,
              on_stage: Callable[[str, float], None], hub_token: str | None,
              started: float | None = None) -> list[ModelResult]:
-    """Start a worker per side, each ready before the next starts, then ask each for its
-    timed exports in turns, reversing the order every round (ABBA); a record per side, in
-    order."""
+    """Start a worker per side (their loads side by side), warm each up in turn, then ask
+    each for its timed exports in turns, reversing the order every round (ABBA); a record
+    per side, in order."""
     started = time.monotonic() if started is None else started
     children: list[Child | Failed] = []
     try:
         for side in sides:
-            child = _start(side, workdir, server, on_stage, hub_token, started,
-                           started + len(sides) * side.spec.timeout)
-            children.append(child)
-            if isinstance(child, Child):
-                # Ready: loaded, and exported once. One side at a time: two such warm-ups
-                # side by side took 0.9 s, where one alone takes 0.3 s (the threads of
-                # both, torch's and ONNX Runtime's, contend for the cores).
-                child.ask(None)
+            children.append(_start(side, workdir, server, on_stage, hub_token, started,
+                                   started + len(sides) * side.spec.timeout))
         running = [child for child in children if isinstance(child, Child)]
+        for one in running:
+            one.ask(None)  # "loaded": the loads side by side (a transformers import each)
+        for one in running:
+            # "ready": exported once, validated. One side at a time: two such warm-ups
+            # side by side took 0.9 s, where one alone takes 0.3 s (the threads of both,
+            # torch's and ONNX Runtime's, contend for the cores).
+            one.ask("warm-up")
         for round_ in range(sides[0].spec.repeats):
             for one in running if round_ % 2 == 0 else running[::-1]:
                 one.ask("export")

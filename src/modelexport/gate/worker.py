@@ -3,9 +3,10 @@
     python -m modelexport.gate.worker JOB.json RESULT.json STAGE PARENT_PID REPLY_FD
 
 JOB holds the ``Job``; STAGE holds what the worker is doing now, for the runner's progress
-line. The worker loads the model once (timed apart) and exports it once, validated, then
-answers ``ready`` on REPLY_FD and takes one command a line from stdin: ``export`` (one
-timed export of the loaded model; answered ``done``) or ``finish`` (the inference profile
+line. The worker loads the model once (timed apart) and answers ``loaded`` on REPLY_FD;
+told ``warm-up`` (one command a line on stdin), it exports it once, validated, and answers
+``ready``; then ``export`` (one timed export of the loaded model; answered ``done``) or
+``finish`` (the inference profile
 where the job asks for one, then RESULT receives the ``Measured`` record, and the worker
 exits). So the runner can alternate the exports of two workers, the base's and the head's
 of a pull request, and a load that comes and goes hits both. Any error writes a ``Failed``
@@ -56,8 +57,10 @@ class Measurement:
     export_peaks: list[int]  # the same during each timed export, where it can be reset
 
     @classmethod
-    def start(cls, job: Job, stage: Callable[[str], object], folder: Path) -> Measurement:
-        """Load ``job``'s model and export it once, validated, into ``folder``."""
+    def start(cls, job: Job, stage: Callable[[str], object], folder: Path,
+              go_on: Callable[[], bool]) -> Measurement | None:
+        """Load ``job``'s model, then, where ``go_on()`` says so, export it once, validated,
+        into ``folder``; None where it says not."""
         from modelexport.htp.export import export_module
         from modelexport.sources import load
 
@@ -71,6 +74,8 @@ class Measurement:
         loaded = load(job.source)
         load_s = time.perf_counter() - started - loaded.download_s
         load_peak = peak_rss_bytes()
+        if not go_on():
+            return None
         folder.mkdir(exist_ok=True)
         output = folder / f"{job.name}.onnx"
         stage("warm-up export (validated)")
@@ -120,7 +125,17 @@ def serve(job: Job, stage: Callable[[str], object], folder: Path, commands: IO[s
           reply: Callable[[str], object]) -> Measured | None:
     """Measure ``job`` as the runner commands (see the module's docstring); None when the
     runner closed the commands before ``finish`` (it is gone, or gave up on this model)."""
-    measurement = Measurement.start(job, stage, folder / EXPORT)
+    def warm_up_when_told() -> bool:
+        stage("loaded: waiting its turn to warm up")
+        reply("loaded")
+        command = commands.readline().strip()
+        if command not in ("warm-up", ""):
+            raise ModelExportError(f"the runner sent {command[:40]!r} before warm-up")
+        return command == "warm-up"
+
+    measurement = Measurement.start(job, stage, folder / EXPORT, warm_up_when_told)
+    if measurement is None:
+        return None
     reply("ready")
     for line in commands:
         command = line.strip()
