@@ -126,7 +126,6 @@ def serve(job: Job, stage: Callable[[str], object], folder: Path, commands: IO[s
     """Measure ``job`` as the runner commands (see the module's docstring); None when the
     runner closed the commands before ``finish`` (it is gone, or gave up on this model)."""
     def warm_up_when_told() -> bool:
-        stage("loaded: waiting its turn to warm up")
         reply("loaded")
         command = commands.readline().strip()
         if command not in ("warm-up", ""):
